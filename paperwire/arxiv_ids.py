@@ -1,0 +1,68 @@
+"""arXiv identifiers: parse every form people and arXiv's services use, keep one canonical form.
+
+Canonical form is the id without version: new style ``2401.14040`` / ``0704.0001``, old style
+``hep-th/9901001``. Old-style ids sometimes carry a subject class (``math.GT/0309136``); arXiv resolves
+those to the archive alone (``math/0309136``), and so do we, so one paper never gets two ids.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NEW_STYLE = re.compile(r"^(?P<yymm>\d{4})\.(?P<num>\d{4,5})(?:v(?P<version>\d+))?$")
+_OLD_STYLE = re.compile(
+    r"^(?P<archive>[a-z]+(?:-[a-z]+)*)(?:\.[A-Za-z]+(?:-[A-Za-z]+)*)?/(?P<num>\d{7})(?:v(?P<version>\d+))?$"
+)
+_PREFIXES = re.compile(
+    r"^(?:oai:arxiv\.org:|arxiv:|https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/)", re.IGNORECASE
+)
+
+
+class InvalidArxivId(ValueError):
+    """The text is not an arXiv identifier."""
+
+
+def parse_arxiv_id(text: str) -> tuple[str, int | None]:
+    """Return ``(canonical_id, version_or_None)`` for any accepted spelling of an arXiv id.
+
+    >>> parse_arxiv_id("https://arxiv.org/abs/2401.14040v2")
+    ('2401.14040', 2)
+    >>> parse_arxiv_id("oai:arXiv.org:math.GT/0309136")
+    ('math/0309136', None)
+    """
+    raw = (text or "").strip()
+    s = _PREFIXES.sub("", raw)
+    s = s.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    if s.lower().endswith(".pdf"):
+        s = s[:-4]
+    m = _NEW_STYLE.match(s)
+    if m:
+        month = int(m["yymm"][2:])
+        # Four-digit numbers were used until 1412, five-digit ones from 1501 on.
+        if not 1 <= month <= 12 or (len(m["num"]) == 5) != (m["yymm"] >= "1501"):
+            raise InvalidArxivId(f"not an arXiv id: {raw!r}")
+        return f"{m['yymm']}.{m['num']}", _version(m["version"])
+    m = _OLD_STYLE.match(s)
+    if m:
+        month = int(m["num"][2:4])
+        if not 1 <= month <= 12:
+            raise InvalidArxivId(f"not an arXiv id: {raw!r}")
+        return f"{m['archive']}/{m['num']}", _version(m["version"])
+    raise InvalidArxivId(f"not an arXiv id: {raw!r}")
+
+
+def _version(v: str | None) -> int | None:
+    return int(v) if v is not None else None
+
+
+def normalize_arxiv_id(text: str) -> str:
+    """The canonical id (no version) or :class:`InvalidArxivId`."""
+    return parse_arxiv_id(text)[0]
+
+
+def is_arxiv_id(text: str) -> bool:
+    try:
+        parse_arxiv_id(text)
+    except InvalidArxivId:
+        return False
+    return True

@@ -1,0 +1,89 @@
+"""Settings, read from ``PAPERWIRE_*`` environment variables.
+
+Every setting has a default so that zero configuration runs the demo. Settings are read when
+:func:`get_settings` is called (not at import time) so tests can change the environment freely.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from paperwire import __version__
+
+DEFAULT_ARXIV_API_URL = "https://export.arxiv.org/api/query"
+DEFAULT_ARXIV_OAI_URL = "https://oaipmh.arxiv.org/oai"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use."""
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    arxiv_api_url: str
+    arxiv_oai_url: str
+    # arXiv asks clients to wait 3 seconds between requests; we never go below what is configured.
+    http_interval: float
+    http_timeout: float
+    http_retries: int
+    # Upper bound on how long we honour a server's Retry-After, so a bad header cannot hang a job forever.
+    http_max_retry_after: float
+    user_agent: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def get_settings() -> Settings:
+    data_dir = Path(os.environ.get("PAPERWIRE_DATA_DIR") or "./data").expanduser()
+    database_url = os.environ.get("PAPERWIRE_DATABASE_URL") or f"sqlite:///{(data_dir / 'paperwire.db').resolve()}"
+    contact = os.environ.get("PAPERWIRE_CONTACT_EMAIL")
+    user_agent = os.environ.get("PAPERWIRE_USER_AGENT") or (
+        f"paperwire/{__version__} (research-paper discovery hub" + (f"; mailto:{contact}" if contact else "") + ")"
+    )
+    return Settings(
+        data_dir=data_dir,
+        database_url=normalize_database_url(database_url),
+        arxiv_api_url=os.environ.get("PAPERWIRE_ARXIV_API_URL") or DEFAULT_ARXIV_API_URL,
+        arxiv_oai_url=os.environ.get("PAPERWIRE_ARXIV_OAI_URL") or DEFAULT_ARXIV_OAI_URL,
+        http_interval=_float("PAPERWIRE_HTTP_INTERVAL", 3.0),
+        http_timeout=_float("PAPERWIRE_HTTP_TIMEOUT", 30.0),
+        http_retries=_int("PAPERWIRE_HTTP_RETRIES", 4),
+        http_max_retry_after=_float("PAPERWIRE_HTTP_MAX_RETRY_AFTER", 600.0),
+        user_agent=user_agent,
+    )
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people paste (``postgres://``, ``postgresql://``) and pick our driver (psycopg 3)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("sqlite", "postgresql+")):
+        return url
+    raise SettingsError(f"PAPERWIRE_DATABASE_URL must be a sqlite:// or postgresql:// URL, got {url!r}")

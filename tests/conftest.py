@@ -1,0 +1,95 @@
+"""Shared fixtures: stores on SQLite and on a real PostgreSQL, recorded arXiv responses, settings."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from paperwire.config import normalize_database_url
+from paperwire.store import Store
+from tests.recorded_server import RecordedServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server: PAPERWIRE_TEST_DATABASE_URL when set, else one started with pgserver."""
+    url = os.environ.get("PAPERWIRE_TEST_DATABASE_URL")
+    if url:
+        yield normalize_database_url(url)
+        return
+    import pgserver
+
+    datadir = tempfile.mkdtemp(prefix="paperwire-pg-")
+    server = pgserver.get_server(datadir, cleanup_mode="delete")
+    try:
+        yield normalize_database_url(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+def _fresh_pg_database(base_url: str) -> str:
+    """A new empty database on the test server, so every test starts from nothing."""
+    name = "pw_" + uuid.uuid4().hex[:12]
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    from sqlalchemy.engine import make_url
+
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'paperwire.db'}"
+    return _fresh_pg_database(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(db_url) -> Iterator[Store]:
+    s = Store.open(db_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'paperwire.db'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path) -> dict[str, str]:
+    """Settings for a test: a private data dir, no politeness delay, quick retries."""
+    values = {
+        "PAPERWIRE_DATA_DIR": str(tmp_path / "data"),
+        "PAPERWIRE_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'paperwire.db'}",
+        "PAPERWIRE_HTTP_INTERVAL": "0",
+        "PAPERWIRE_HTTP_RETRIES": "3",
+        "PAPERWIRE_HTTP_TIMEOUT": "10",
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values
+
+
+@pytest.fixture
+def recorded_server() -> Iterator[RecordedServer]:
+    server = RecordedServer().start()
+    yield server
+    server.stop()

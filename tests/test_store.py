@@ -1,0 +1,137 @@
+"""The store on SQLite and on a real PostgreSQL: upsert rules, change sequence, state, migrations."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from paperwire.models import Author, Paper, Tombstone
+from paperwire.store import Store
+from paperwire.store.schema import metadata
+
+
+def paper(pid: str = "2401.00001", **kw) -> Paper:
+    base = dict(
+        id=pid,
+        title="Speculative decoding for fast inference",
+        abstract="We study speculative decoding.",
+        authors=[Author("Ada Lovelace", "Analytical Engines Ltd"), Author("Alan Turing")],
+        categories=["cs.CL", "cs.LG"],
+        published=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        updated=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        source="test",
+    )
+    base.update(kw)
+    return Paper(**base)
+
+
+def test_insert_then_reimport_changes_nothing(store: Store):
+    r = store.apply([paper(), paper("hep-th/9901001", categories=["hep-th"])])
+    assert (r.imported, r.updated, r.unchanged) == (2, 0, 0)
+    seq = store.last_change_seq()
+    assert seq == 2
+    r = store.apply([paper(), paper("hep-th/9901001", categories=["hep-th"])])
+    assert (r.imported, r.updated, r.unchanged) == (0, 0, 2)
+    assert store.last_change_seq() == seq
+    got = store.get("hep-th/9901001")
+    assert got is not None and got.categories == ["hep-th"] and got.primary_category == "hep-th"
+
+
+def test_round_trip_keeps_every_field(store: Store):
+    p = paper(
+        comments="12 pages",
+        journal_ref="Phys. Rev. D 1 (2024)",
+        doi="10.1/abc",
+        report_no="REP-1",
+        license="http://creativecommons.org/licenses/by/4.0/",
+        metadata_date="2024-02-01",
+        version=3,
+        title="<b>Bold</b> & $x<y$",
+    )
+    store.apply([p])
+    got = store.get(p.id)
+    for f in dataclasses.fields(Paper):
+        assert getattr(got, f.name) == getattr(p, f.name), f.name
+    assert got.authors[0].affiliation == "Analytical Engines Ltd"
+
+
+def test_newer_version_replaces_older_never_the_reverse(store: Store):
+    store.apply([paper(version=1, title="Old", report_no="R-1")])
+    r = store.apply([paper(version=2, title="New", updated=datetime(2024, 3, 1, tzinfo=UTC))])
+    assert r.updated == 1
+    got = store.get("2401.00001")
+    assert (got.version, got.title) == (2, "New")
+    assert got.report_no == "R-1", "a newer record keeps what its source does not carry"
+    seq = store.last_change_seq()
+    r = store.apply([paper(version=1, title="Old again")])
+    assert r.unchanged == 1
+    assert store.get("2401.00001").title == "New"
+    assert store.last_change_seq() == seq
+
+
+def test_same_version_only_fills_gaps(store: Store):
+    store.apply([paper(doi=None, title="Kept")])
+    r = store.apply([paper(doi="10.5/x", title="Other title from another source")])
+    assert r.updated == 1
+    got = store.get("2401.00001")
+    assert got.doi == "10.5/x" and got.title == "Kept"
+
+
+def test_every_change_bumps_sequence_and_changes_since_sees_it(store: Store):
+    store.apply([paper(f"2401.0000{i}") for i in range(1, 6)])
+    assert [p.change_seq for p in store.changes_since(0)] == [1, 2, 3, 4, 5]
+    store.apply([paper("2401.00002", version=2, updated=datetime(2025, 1, 1, tzinfo=UTC))])
+    changed = store.changes_since(5)
+    assert [(p.id, p.change_seq) for p in changed] == [("2401.00002", 6)]
+    assert [p.change_seq for p in store.changes_since(0, limit=2)] == [1, 3]
+
+
+def test_tombstone_hides_paper_and_is_a_change(store: Store):
+    store.apply([paper()])
+    r = store.apply([Tombstone("2401.00001", "2024-05-01")])
+    assert r.deleted == 1
+    assert store.get("2401.00001") is None
+    assert store.get("2401.00001", include_deleted=True).deleted
+    assert store.count() == 0
+    assert store.changes_since(1)[0].deleted
+    assert store.apply([Tombstone("2401.00001")]).unchanged == 1
+    assert store.apply([Tombstone("9999.99999")]).unchanged == 1
+
+
+def test_duplicates_inside_one_batch(store: Store):
+    r = store.apply([paper(), paper(), paper(version=2, updated=datetime(2024, 5, 1, tzinfo=UTC))])
+    assert (r.imported, r.unchanged, r.updated) == (1, 1, 1)
+    assert store.get("2401.00001").version == 2
+    assert store.last_change_seq() == 1
+
+
+def test_state_documents(store: Store):
+    assert store.get_state("harvest:x") is None
+    store.set_state("harvest:x", {"from": "2024-01-01"})
+    store.set_state("harvest:x", {"from": "2024-02-01"})
+    assert store.get_state("harvest:x") == {"from": "2024-02-01"}
+    assert store.stats().states["harvest:x"] == {"from": "2024-02-01"}
+
+
+def test_stats(store: Store):
+    store.apply([paper("2401.00001"), paper("2401.00002"), paper("2401.00003", categories=["math.CO"])])
+    s = store.stats()
+    assert s.papers == 3
+    assert s.by_category[0] == ("cs.CL", 2)
+    assert s.newest_published == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_migrations_match_the_schema(store: Store):
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_reopen_is_idempotent(db_url):
+    Store.open(db_url).close()
+    s = Store.open(db_url)
+    assert s.count() == 0
+    s.close()
