@@ -1,0 +1,368 @@
+"""The ``paperwire`` command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import orjson
+
+from paperwire import __version__
+from paperwire.config import SettingsError, get_settings
+from paperwire.ingest.base import IngestError
+from paperwire.ingest.runner import ImportSummary, run_import
+from paperwire.models import Rejected
+from paperwire.progress import Progress
+from paperwire.store import Store, open_store
+
+SAMPLE_PATH = Path(__file__).parent / "sample" / "papers.jsonl.gz"
+# Rejections printed on the terminal; --rejects FILE keeps every one of them.
+SHOWN_REJECTIONS = 20
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _store() -> Store:
+    try:
+        return open_store()
+    except SettingsError as exc:
+        _fail(str(exc), 2)
+    except Exception as exc:  # an unreachable server or unwritable data dir must not end in a traceback
+        _fail(f"cannot open the database ({get_settings().database_url}): {exc}")
+    raise AssertionError("unreachable")
+
+
+class RejectionReport:
+    """Prints the first rejections as they happen and, if asked, writes all of them as JSONL."""
+
+    def __init__(self, label: str, path: Path | None):
+        self.label = label
+        self.count = 0
+        self._file = path.open("wb") if path else None
+
+    def __call__(self, item: Rejected) -> None:
+        self.count += 1
+        if self.count <= SHOWN_REJECTIONS:
+            click.echo(f"\r\x1b[Kskipped {self.label} {item.where}: {item.reason}", err=True)
+        if self._file:
+            self._file.write(orjson.dumps({"where": item.where, "reason": item.reason}) + b"\n")
+
+    def close(self, rejects_path: Path | None) -> None:
+        if self._file:
+            self._file.close()
+        if self.count > SHOWN_REJECTIONS:
+            more = self.count - SHOWN_REJECTIONS
+            hint = f"all are in {rejects_path}" if rejects_path else "use --rejects FILE to save them all"
+            click.echo(f"... and {more:,} more skipped records ({hint})", err=True)
+
+
+def _report(label: str, summary: ImportSummary, seconds: float) -> None:
+    rate = summary.read / seconds if seconds > 0 else 0.0
+    click.echo(f"{label}: {summary.line()} in {seconds:.1f}s ({rate:,.0f} records/s)")
+
+
+def _import(label: str, make_source: Callable[[], object], rejects: Path | None, batch_size: int, quiet: bool) -> None:
+    store = _store()
+    try:
+        source = make_source()
+    except IngestError as exc:
+        _fail(str(exc))
+    size = getattr(getattr(source, "file", None), "size", None)
+    progress = Progress(f"importing {label}", total_bytes=size, enabled=None if not quiet else False)
+    report = RejectionReport(label, rejects)
+    started = time.monotonic()
+    try:
+        summary = run_import(
+            store,
+            source.items(),
+            batch_size=batch_size,
+            progress=progress,
+            position=getattr(source, "position", None),
+            on_reject=report,
+        )
+    except IngestError as exc:
+        _fail(str(exc))
+    finally:
+        report.close(rejects)
+        store.close()
+    _report(f"Imported {label}", summary, time.monotonic() - started)
+    if summary.ok == 0:
+        _fail(f"nothing could be imported from {label}" + (" (no records found)" if not summary.skipped else ""))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="paperwire")
+def main() -> None:
+    """paperwire: a research-paper discovery hub for arXiv.
+
+    Settings come from PAPERWIRE_* environment variables; PAPERWIRE_DATA_DIR (default ./data) holds
+    the SQLite database unless PAPERWIRE_DATABASE_URL names another (sqlite:// or postgresql://).
+    """
+
+
+# -- import ---------------------------------------------------------------------------------------------
+
+_file_options = [
+    click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+    click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Write every skipped record (JSONL) here."),
+    click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000), help="Records per transaction."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress line."),
+]
+
+
+def _with_file_options(f):
+    for option in reversed(_file_options):
+        f = option(f)
+    return f
+
+
+@main.group("import")
+def import_group() -> None:
+    """Import papers from files (arXiv snapshot, JSONL, CSV, the bundled sample)."""
+
+
+@import_group.command("snapshot")
+@_with_file_options
+def import_snapshot(file: Path, rejects: Path | None, batch_size: int, quiet: bool) -> None:
+    """Import arXiv's metadata snapshot (arxiv-metadata-oai-snapshot.json, JSONL, also .gz).
+
+    Streams the file: memory stays flat for any size. Re-importing changes nothing; a newer version
+    of a paper replaces an older one, never the reverse.
+    """
+    from paperwire.ingest.snapshot import SnapshotSource
+
+    _import(str(file), lambda: SnapshotSource(file), rejects, batch_size, quiet)
+
+
+@import_group.command("jsonl")
+@_with_file_options
+def import_jsonl(file: Path, rejects: Path | None, batch_size: int, quiet: bool) -> None:
+    """Import JSONL: one object a line, {"id", "title", "abstract", "authors": [str],
+    "categories": [str], "published": "YYYY-MM-DD"}; only id and title are required."""
+    from paperwire.ingest.jsonl import JsonlSource
+
+    _import(str(file), lambda: JsonlSource(file), rejects, batch_size, quiet)
+
+
+@import_group.command("csv")
+@_with_file_options
+def import_csv(file: Path, rejects: Path | None, batch_size: int, quiet: bool) -> None:
+    """Import CSV with a header row naming the JSONL keys (authors separated by ';')."""
+    from paperwire.ingest.jsonl import CsvSource
+
+    _import(str(file), lambda: CsvSource(file), rejects, batch_size, quiet)
+
+
+@import_group.command("sample")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def import_sample(quiet: bool) -> None:
+    """Import the bundled sample of real arXiv papers (works offline)."""
+    from paperwire.ingest.jsonl import JsonlSource
+
+    _import("bundled sample", lambda: JsonlSource(SAMPLE_PATH), None, 2000, quiet)
+
+
+# -- remote sources -------------------------------------------------------------------------------------
+
+
+@main.group("harvest")
+def harvest_group() -> None:
+    """Harvest papers incrementally from arXiv's OAI-PMH service."""
+
+
+@harvest_group.command("oai")
+@click.option("--set", "set_spec", help="OAI set, e.g. cs, math, physics:hep-th.")
+@click.option("--from", "from_date", help="First datestamp (YYYY-MM-DD); default: where the last harvest ended.")
+@click.option("--until", help="Last datestamp (YYYY-MM-DD).")
+@click.option("--prefix", "metadata_prefix", type=click.Choice(["arXiv", "oai_dc"]), default="arXiv", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def harvest_oai_command(set_spec: str | None, from_date: str | None, until: str | None, metadata_prefix: str, quiet: bool) -> None:
+    """ListRecords with resumption tokens; resumes from the last harvested datestamp."""
+    from paperwire.ingest.arxiv_oai import harvest_oai
+
+    store = _store()
+    started = time.monotonic()
+    progress = Progress("harvesting", enabled=None if not quiet else False)
+    try:
+        result = harvest_oai(
+            store, set_spec=set_spec, from_date=from_date, until=until, metadata_prefix=metadata_prefix, progress=progress
+        )
+    except (IngestError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    for item in result.summary.rejected[:SHOWN_REJECTIONS]:
+        click.echo(f"skipped {item.where}: {item.reason}", err=True)
+    window = f"from {result.from_date or 'the beginning'}" + (f" until {result.until}" if result.until else "")
+    resumed = ", resumed an interrupted run" if result.resumed else ""
+    _report(f"Harvested {set_spec or 'all sets'} {window} ({result.pages} pages{resumed})", result.summary, time.monotonic() - started)
+
+
+@main.group("fetch")
+def fetch_group() -> None:
+    """Fetch papers on demand from a remote service."""
+
+
+@fetch_group.command("arxiv")
+@click.option("--query", help="arXiv API search_query, e.g. 'ti:\"speculative decoding\" AND cat:cs.CL'.")
+@click.option("--ids", help="Comma-separated arXiv ids (versions allowed): 2401.14040,hep-th/9901001v2.")
+@click.option("--max", "max_results", type=click.IntRange(1, 100_000), default=None, help="Stop after this many papers.")
+@click.option("--page-size", type=click.IntRange(1, 2000), default=100, show_default=True)
+@click.option("--sort-by", type=click.Choice(["relevance", "lastUpdatedDate", "submittedDate"]), default="submittedDate", show_default=True)
+@click.option("--sort-order", type=click.Choice(["ascending", "descending"]), default="descending", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def fetch_arxiv(query: str | None, ids: str | None, max_results: int | None, page_size: int, sort_by: str, sort_order: str, quiet: bool) -> None:
+    """Fetch papers through the arXiv API (Atom), page by page."""
+    from paperwire.arxiv_ids import InvalidArxivId, parse_arxiv_id
+    from paperwire.ingest.arxiv_api import ArxivAPISource
+
+    if not query and not ids:
+        _fail("give --query or --ids", 2)
+    id_list = [i.strip() for i in (ids or "").split(",") if i.strip()]
+    for raw in id_list:
+        try:
+            parse_arxiv_id(raw)
+        except InvalidArxivId as exc:
+            _fail(str(exc), 2)
+    source = ArxivAPISource(
+        query=query, ids=id_list or None, max_results=max_results, page_size=page_size, sort_by=sort_by, sort_order=sort_order
+    )
+    store = _store()
+    started = time.monotonic()
+    report = RejectionReport("arXiv API", None)
+    try:
+        summary = run_import(store, source.items(), progress=Progress("fetching", enabled=None if not quiet else False), on_reject=report)
+    except IngestError as exc:
+        _fail(str(exc))
+    finally:
+        report.close(None)
+        store.close()
+    total = f" of {source.total:,} matching" if source.total is not None else ""
+    _report(f"Fetched {summary.read:,} papers{total} from the arXiv API", summary, time.monotonic() - started)
+
+
+# -- inspection -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def stats(as_json: bool) -> None:
+    """Counts: papers, by category, newest date, change sequence, harvest and index state."""
+    from sqlalchemy.engine import make_url
+
+    from paperwire.store.engine import current_revision
+
+    store = _store()
+    try:
+        s = store.stats()
+        revision = current_revision(store.engine)
+    finally:
+        store.close()
+    url = make_url(get_settings().database_url).render_as_string(hide_password=True)
+    if as_json:
+        doc = {
+            "database": url,
+            "schema_revision": revision,
+            "papers": s.papers,
+            "deleted": s.deleted,
+            "newest_published": s.newest_published.isoformat() if s.newest_published else None,
+            "last_change_seq": s.last_change_seq,
+            "by_category": dict(s.by_category),
+            "state": s.states,
+        }
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"Database:          {url} (schema {revision})")
+    click.echo(f"Papers:            {s.papers:,}" + (f" ({s.deleted:,} deleted)" if s.deleted else ""))
+    click.echo(f"Newest published:  {s.newest_published.date().isoformat() if s.newest_published else '-'}")
+    click.echo(f"Change sequence:   {s.last_change_seq:,}")
+    if s.by_category:
+        click.echo("Primary categories:")
+        width = max(len(c) for c, _ in s.by_category)
+        for category, n in s.by_category:
+            click.echo(f"  {category:<{width}}  {n:>9,}")
+    harvests = {k: v for k, v in s.states.items() if k.startswith("harvest:")}
+    indexes = {k: v for k, v in s.states.items() if k.startswith("index:")}
+    if harvests:
+        click.echo("Harvests:")
+        for name, state in sorted(harvests.items()):
+            last = state.get("last_datestamp") or "-"
+            pending = " (interrupted: will resume)" if state.get("resumption_token") else ""
+            click.echo(f"  {name}: last datestamp {last}{pending}")
+    click.echo("Indexes:")
+    if not indexes:
+        click.echo("  none built yet")
+    for name, state in sorted(indexes.items()):
+        seen = state.get("change_seq", 0)
+        behind = s.last_change_seq - seen
+        click.echo(f"  {name}: at change {seen:,}" + (f" ({behind:,} behind)" if behind > 0 else " (up to date)"))
+
+
+@main.command()
+@click.argument("paper_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def show(paper_id: str, as_json: bool) -> None:
+    """Show one paper from the catalogue (any arXiv id form: 2401.14040v2, arXiv:..., a URL)."""
+    from paperwire.arxiv_ids import InvalidArxivId, normalize_arxiv_id
+    from paperwire.ingest.jsonl import write_jsonl_line
+
+    try:
+        canonical = normalize_arxiv_id(paper_id)
+    except InvalidArxivId as exc:
+        _fail(str(exc), 2)
+    store = _store()
+    try:
+        paper = store.get(canonical)
+    finally:
+        store.close()
+    if paper is None:
+        _fail(f"{canonical} is not in the catalogue (try: paperwire fetch arxiv --ids {canonical})")
+    if as_json:
+        click.echo(write_jsonl_line(paper).decode().rstrip())
+        return
+    click.echo(f"{paper.title}\n")
+    click.echo(f"arXiv:{paper.id}v{paper.version}  [{' '.join(paper.categories)}]")
+    click.echo(", ".join(a.name + (f" ({a.affiliation})" if a.affiliation else "") for a in paper.authors))
+    dates = f"published {paper.published:%Y-%m-%d}" if paper.published else "published -"
+    if paper.updated and paper.updated != paper.published:
+        dates += f", updated {paper.updated:%Y-%m-%d}"
+    click.echo(dates)
+    for label, value in (("Comments", paper.comments), ("Journal", paper.journal_ref), ("DOI", paper.doi), ("Report", paper.report_no), ("License", paper.license)):
+        if value:
+            click.echo(f"{label}: {value}")
+    click.echo("\n" + paper.abstract)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (other commands do this on their own too)."""
+    from paperwire.store.engine import current_revision
+
+    store = _store()
+    try:
+        click.echo(f"Database schema is at revision {current_revision(store.engine)}.")
+    finally:
+        store.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the web pages on http://HOST:PORT."""
+    import uvicorn
+
+    store = _store()  # fail early, with a clear message, if the database cannot be opened
+    store.close()
+    click.echo(f"paperwire is serving on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}")
+    uvicorn.run("paperwire.web.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()
