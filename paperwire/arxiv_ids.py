@@ -31,24 +31,32 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None]:
     ('math/0309136', None)
     """
     raw = (text or "").strip()
-    s = _PREFIXES.sub("", raw)
-    s = s.split("?", 1)[0].split("#", 1)[0].rstrip("/")
-    if s.lower().endswith(".pdf"):
-        s = s[:-4]
-    m = _NEW_STYLE.match(s)
+    m = _NEW_STYLE.match(raw)  # the canonical form needs no clean-up: skip it on the hot path
+    if m is None:
+        raw = _strip_decorations(raw)
+        m = _NEW_STYLE.match(raw)
     if m:
         month = int(m["yymm"][2:])
         # Four-digit numbers were used until 1412, five-digit ones from 1501 on.
         if not 1 <= month <= 12 or (len(m["num"]) == 5) != (m["yymm"] >= "1501"):
-            raise InvalidArxivId(f"not an arXiv id: {raw!r}")
+            raise InvalidArxivId(f"not an arXiv id: {text!r}")
         return f"{m['yymm']}.{m['num']}", _version(m["version"])
-    m = _OLD_STYLE.match(s)
+    m = _OLD_STYLE.match(raw)
     if m:
         month = int(m["num"][2:4])
         if not 1 <= month <= 12:
-            raise InvalidArxivId(f"not an arXiv id: {raw!r}")
+            raise InvalidArxivId(f"not an arXiv id: {text!r}")
         return f"{m['archive']}/{m['num']}", _version(m["version"])
-    raise InvalidArxivId(f"not an arXiv id: {raw!r}")
+    raise InvalidArxivId(f"not an arXiv id: {text!r}")
+
+
+def _strip_decorations(raw: str) -> str:
+    """Remove what surrounds an id in URLs and OAI identifiers."""
+    s = _PREFIXES.sub("", raw)
+    s = s.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    if s.lower().endswith(".pdf"):
+        s = s[:-4]
+    return s
 
 
 def _version(v: str | None) -> int | None:

@@ -73,7 +73,7 @@ def _import(label: str, make_source: Callable[[], object], rejects: Path | None,
         source = make_source()
     except IngestError as exc:
         _fail(str(exc))
-    size = getattr(getattr(source, "file", None), "size", None)
+    size = getattr(source, "size", None) or getattr(getattr(source, "file", None), "size", None)
     progress = Progress(f"importing {label}", total_bytes=size, enabled=None if not quiet else False)
     report = RejectionReport(label, rejects)
     started = time.monotonic()
@@ -135,9 +135,10 @@ def import_snapshot(file: Path, rejects: Path | None, batch_size: int, quiet: bo
     Streams the file: memory stays flat for any size. Re-importing changes nothing; a newer version
     of a paper replaces an older one, never the reverse.
     """
-    from paperwire.ingest.snapshot import SnapshotSource
+    import paperwire.ingest.snapshot  # noqa: F401  (registers the source)
+    from paperwire.ingest.background import file_source
 
-    _import(str(file), lambda: SnapshotSource(file), rejects, batch_size, quiet)
+    _import(str(file), lambda: file_source("snapshot", file), rejects, batch_size, quiet)
 
 
 @import_group.command("jsonl")
@@ -145,9 +146,10 @@ def import_snapshot(file: Path, rejects: Path | None, batch_size: int, quiet: bo
 def import_jsonl(file: Path, rejects: Path | None, batch_size: int, quiet: bool) -> None:
     """Import JSONL: one object a line, {"id", "title", "abstract", "authors": [str],
     "categories": [str], "published": "YYYY-MM-DD"}; only id and title are required."""
-    from paperwire.ingest.jsonl import JsonlSource
+    import paperwire.ingest.jsonl  # noqa: F401  (registers the source)
+    from paperwire.ingest.background import file_source
 
-    _import(str(file), lambda: JsonlSource(file), rejects, batch_size, quiet)
+    _import(str(file), lambda: file_source("jsonl", file), rejects, batch_size, quiet)
 
 
 @import_group.command("csv")

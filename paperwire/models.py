@@ -14,6 +14,9 @@ class Author:
     def to_json(self) -> dict:
         return {"name": self.name, "affiliation": self.affiliation} if self.affiliation else {"name": self.name}
 
+    def __reduce__(self):  # plain tuples pickle several times faster than slotted dataclass state
+        return (Author, (self.name, self.affiliation))
+
 
 @dataclass(slots=True)
 class Paper:
@@ -45,6 +48,15 @@ class Paper:
     @property
     def primary_category(self) -> str | None:
         return self.categories[0] if self.categories else None
+
+    def __reduce__(self):
+        # Papers cross a process boundary during big imports (see ingest/background.py); the default
+        # pickling of slotted dataclasses costs as much as parsing the record did.
+        return (_rebuild_paper, (type(self), tuple(getattr(self, f) for f in self.__dataclass_fields__)))
+
+
+def _rebuild_paper(cls: type, values: tuple) -> Paper:
+    return cls(*values)
 
 
 @dataclass(slots=True, frozen=True)

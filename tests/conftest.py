@@ -68,7 +68,7 @@ def store(db_url) -> Iterator[Store]:
 
 @pytest.fixture
 def sqlite_store(tmp_path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'paperwire.db'}")
+    s = Store.open(f"sqlite:///{tmp_path / 'sqlite-store.db'}")
     yield s
     s.close()
 

@@ -53,8 +53,10 @@ def run_import(
     progress: Progress | None = None,
     position: Callable[[], int] | None = None,
     on_reject: Callable[[Rejected], None] | None = None,
+    finish_progress: bool = True,
 ) -> ImportSummary:
-    """Apply ``items`` to ``store``. ``position`` reports bytes read so far, for the progress line."""
+    """Apply ``items`` to ``store``. ``position`` reports bytes read so far, for the progress line;
+    callers that import in several runs (page by page) pass ``finish_progress=False``."""
     summary = ImportSummary()
     batch: list[Paper | Tombstone] = []
 
@@ -79,5 +81,6 @@ def run_import(
         flush()
     if progress:
         progress.update(summary.read, position() if position else None)
-        progress.finish()
+        if finish_progress:
+            progress.finish()
     return summary

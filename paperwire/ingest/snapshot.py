@@ -40,21 +40,23 @@ def parse_version_date(text: str) -> datetime:
 
 def _authors(record: dict) -> list[Author]:
     parsed = record.get("authors_parsed")
-    if parsed:
-        authors = []
-        for entry in parsed:
-            # [keyname, forenames, suffix, affiliation, affiliation, ...]
-            keyname = entry[0] if entry else ""
-            # arXiv's parser writes hyphenated initials as "C. -P."; the paper itself says "C.-P.".
-            forenames = (entry[1] if len(entry) > 1 else "").replace(". -", ".-")
-            suffix = entry[2] if len(entry) > 2 else ""
-            name = " ".join(part.strip() for part in (forenames, keyname, suffix) if part and part.strip())
-            if not name:
-                continue
-            affiliation = "; ".join(a.strip() for a in entry[3:] if a and a.strip()) or None
-            authors.append(Author(name, affiliation))
-        return authors
-    return split_author_string(record.get("authors") or "")
+    if not parsed:
+        return split_author_string(record.get("authors") or "")
+    authors = []
+    for entry in parsed:
+        # [keyname, forenames, suffix, affiliation, affiliation, ...]
+        n = len(entry)
+        keyname = entry[0].strip() if n else ""
+        # arXiv's parser writes hyphenated initials as "C. -P."; the paper itself says "C.-P.".
+        forenames = entry[1].strip().replace(". -", ".-") if n > 1 and entry[1] else ""
+        name = f"{forenames} {keyname}" if forenames and keyname else forenames or keyname
+        if n > 2 and entry[2] and entry[2].strip():
+            name = f"{name} {entry[2].strip()}"
+        if not name:
+            continue
+        affiliation = "; ".join(a.strip() for a in entry[3:] if a and a.strip()) or None if n > 3 else None
+        authors.append(Author(name, affiliation))
+    return authors
 
 
 def split_author_string(text: str) -> list[Author]:

@@ -1,13 +1,16 @@
 """How two records of the same paper combine. Pure functions, so the rules are easy to test.
 
 Rules:
-- Records are ordered by ``(version, updated, metadata_date)``. A newer record replaces an older one;
-  an older record never changes a newer one.
+- Records are ordered by ``(version, day of updated, metadata_date)``. Days, not instants, because
+  OAI-PMH gives only dates: a same-day record with a later metadata date (a journal-ref added) must win
+  over one whose submission time merely looks later. A newer record replaces an older one; an older
+  record never overwrites a newer one's values.
 - A newer record keeps what it does not carry itself (DOI, journal-ref, report number, license, first
   publication date) from the older one: the arXiv API, say, has no report numbers, and fetching a new
   version through it must not erase the one the snapshot gave.
 - A record of the same rank only fills gaps, so importing the same paper from two sources, in any order,
-  ends in the same state and re-importing changes nothing.
+  ends in the same state and re-importing changes nothing. An older record may still fill the gaps of
+  version-independent fields (DOI, journal-ref, report number, license).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def _iso(value: datetime | None) -> str:
 
 
 def rank(p: Paper) -> tuple[int, str, str]:
-    return (p.version, _iso(p.updated), p.metadata_date or "")
+    return (p.version, p.updated.date().isoformat() if p.updated else "", p.metadata_date or "")
 
 
 def merge(old: Paper | None, new: Paper) -> Paper:
@@ -49,7 +52,8 @@ def merge(old: Paper | None, new: Paper) -> Paper:
         return new
     r_old, r_new = rank(old), rank(new)
     if r_new < r_old:
-        return old
+        fills = {f: getattr(new, f) for f in _STICKY_FIELDS if not getattr(old, f) and getattr(new, f)}
+        return replace(old, **fills) if fills else old
     if r_new > r_old:
         missing = {f: getattr(old, f) for f in _STICKY_FIELDS if not getattr(new, f) and getattr(old, f)}
         return replace(new, **missing) if missing else new
