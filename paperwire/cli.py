@@ -111,7 +111,7 @@ def main() -> None:
 _file_options = [
     click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
     click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Write every skipped record (JSONL) here."),
-    click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000), help="Records per transaction."),
+    click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 100_000), help="Records per transaction."),
     click.option("--quiet", "-q", is_flag=True, help="No progress line."),
 ]
 

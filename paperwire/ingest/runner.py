@@ -13,7 +13,7 @@ from paperwire.models import IngestItem, Paper, Rejected, Tombstone
 from paperwire.progress import Progress
 from paperwire.store import ApplyResult, Store
 
-DEFAULT_BATCH = 2000
+DEFAULT_BATCH = 5000
 # Rejections kept in memory for the report; the count is always exact.
 MAX_KEPT_REJECTIONS = 1000
 

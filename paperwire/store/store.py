@@ -12,30 +12,21 @@ from sqlalchemy import Engine, func, select, update
 from paperwire.models import Author, Paper, Tombstone
 from paperwire.store.engine import create_store_engine, migrate, write_engine
 from paperwire.store.merge import content_hash, merge
+from paperwire.store.prepared import (
+    DIGEST,
+    PREPARED_COLUMNS,
+    PUBLISHED,
+    UPDATED,
+    PreparedRow,
+    paper_from_prepared,
+    parse_time_text,
+    prepare,
+)
 from paperwire.store.schema import papers, sequences, sync_state
 
 _SEQ_NAME = "papers"
-_ROW_COLUMNS = (
-    "id",
-    "version",
-    "title",
-    "abstract",
-    "authors",
-    "categories",
-    "primary_category",
-    "published",
-    "updated",
-    "metadata_date",
-    "comments",
-    "journal_ref",
-    "doi",
-    "report_no",
-    "license",
-    "source",
-    "deleted",
-    "content_hash",
-    "change_seq",
-)
+# Prepared-row columns, then what the store adds.
+_ROW_COLUMNS = (*PREPARED_COLUMNS[:DIGEST], "deleted", "content_hash", "change_seq")
 # SQLite allows 32,766 bound parameters per statement; stay far below it for IN (...) lists.
 _IN_CHUNK = 900
 
@@ -64,12 +55,12 @@ class ApplyResult:
 class _Slot:
     """What one id looks like while a batch is applied."""
 
-    paper: Paper | None
+    paper: Paper | None  # decoded form, when a merge needed it
+    row: PreparedRow | None  # prepared form, when the record arrived prepared and was not merged
     deleted: bool
     stored_hash: str | None  # None when the id is not in the store yet
-    stored_deleted: bool = False
-    hash: str | None = None
-    seq: int = 0
+    stored_deleted: bool
+    hash: str
 
 
 @dataclass
@@ -119,71 +110,67 @@ class Store:
 
     # -- writes ---------------------------------------------------------------------------------------
 
-    def apply(self, items: Sequence[Paper | Tombstone]) -> ApplyResult:
-        """Upsert papers and apply deletions in one transaction; returns what happened per record."""
+    def apply(self, items: Sequence[Paper | Tombstone | PreparedRow]) -> ApplyResult:
+        """Upsert papers and apply deletions in one transaction; returns what happened per record.
+
+        Papers may come already prepared (see :mod:`paperwire.store.prepared`)."""
         result = ApplyResult()
         if not items:
             return result
-        hashes: list[str | None] = []
+        # (id, prepared row) for papers, (id, None) for tombstones.
+        entries: list[tuple[str, PreparedRow | None]] = []
         for item in items:
-            if isinstance(item, Paper):
-                item.published, item.updated = _utc(item.published), _utc(item.updated)
-                hashes.append(content_hash(item))
+            if isinstance(item, Tombstone):
+                entries.append((item.id, None))
             else:
-                hashes.append(None)
+                row = item if isinstance(item, list) else prepare(item)
+                entries.append((row[0], row))
         with self._writer.begin() as conn:
             # The counter row lock serialises writers (SQLite's BEGIN IMMEDIATE already does), so ids
             # read below cannot be inserted by someone else before we commit.
             seq = conn.execute(
                 select(sequences.c.value).where(sequences.c.name == _SEQ_NAME).with_for_update()
             ).scalar_one()
-            ids = list(dict.fromkeys(item.id for item in items))
             stored: dict[str, tuple[str, bool]] = {}
-            for chunk in _chunks(ids):
+            for chunk in _chunks(list(dict.fromkeys(pid for pid, _ in entries))):
                 stmt = select(papers.c.id, papers.c.content_hash, papers.c.deleted).where(papers.c.id.in_(chunk))
-                stored.update((row.id, (row.content_hash, row.deleted)) for row in conn.execute(stmt))
+                stored.update((r.id, (r.content_hash, r.deleted)) for r in conn.execute(stmt))
             # Re-imports are mostly identical records: recognise them by digest without decoding the row.
             need_rows = {
-                item.id
-                for item, digest in zip(items, hashes, strict=True)
-                if item.id in stored and (digest != stored[item.id][0] or stored[item.id][1])
+                pid
+                for pid, row in entries
+                if pid in stored and (row is None or row[DIGEST] != stored[pid][0] or stored[pid][1])
             }
             slots: dict[str, _Slot] = {}
             for chunk in _chunks(list(need_rows)):
-                for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))):
-                    slots[row.id] = _Slot(_row_to_paper(row), row.deleted, row.content_hash, row.deleted, row.content_hash)
-            for item, digest in zip(items, hashes, strict=True):
-                slot = slots.get(item.id)
-                if slot is None and item.id in stored:
+                for r in conn.execute(select(papers).where(papers.c.id.in_(chunk))):
+                    slots[r.id] = _Slot(_row_to_paper(r), None, r.deleted, r.content_hash, r.deleted, r.content_hash)
+            for pid, row in entries:
+                slot = slots.get(pid)
+                if slot is None and pid in stored:
                     result.unchanged += 1  # identical to the stored, live row
-                    continue
-                if isinstance(item, Tombstone):
+                elif row is None:
                     if slot is None or slot.deleted:
                         result.unchanged += 1
                     else:
                         slot.deleted = True
                         result.deleted += 1
-                    continue
-                if slot is None:
-                    slots[item.id] = _Slot(paper=item, deleted=False, stored_hash=None, hash=digest)
+                elif slot is None:
+                    slots[pid] = _Slot(None, row, False, None, False, row[DIGEST])
                     result.imported += 1
-                    continue
-                merged = merge(slot.paper, item)
-                new_hash = slot.hash if merged is slot.paper else (digest if merged is item else content_hash(merged))
-                if new_hash == slot.hash and not slot.deleted:
+                elif self._merge_into(slot, row):
+                    result.updated += 1
+                else:
                     result.unchanged += 1
-                    continue
-                slot.paper, slot.hash, slot.deleted = merged, new_hash, False
-                result.updated += 1
 
             inserts, updates = [], []
-            for paper_id, slot in slots.items():
+            for pid, slot in slots.items():
                 if slot.stored_hash is None:
                     seq += 1
-                    inserts.append(self._row_values(slot, seq))
+                    inserts.append(self._db_values(slot, seq))
                 elif slot.hash != slot.stored_hash or slot.deleted != slot.stored_deleted:
                     seq += 1
-                    updates.append((*self._row_values(slot, seq)[1:], paper_id))
+                    updates.append((*self._db_values(slot, seq)[1:], pid))
             if inserts:
                 conn.exec_driver_sql(self._insert_sql, inserts)
             if updates:
@@ -192,35 +179,30 @@ class Store:
                 conn.execute(update(sequences).where(sequences.c.name == _SEQ_NAME).values(value=seq))
         return result
 
-    def _row_values(self, slot: _Slot, seq: int) -> tuple:
-        p = slot.paper
-        if self._sqlite:
-            # Same text layout SQLAlchemy's SQLite DateTime writes, so Core reads parse it back.
-            published = p.published.strftime("%Y-%m-%d %H:%M:%S.%f") if p.published else None
-            updated = p.updated.strftime("%Y-%m-%d %H:%M:%S.%f") if p.updated else None
+    @staticmethod
+    def _merge_into(slot: _Slot, row: PreparedRow) -> bool:
+        """Merge an incoming record into the slot; True when the slot's content changed."""
+        old = slot.paper if slot.paper is not None else paper_from_prepared(slot.row)
+        new = paper_from_prepared(row)
+        merged = merge(old, new)
+        if merged is old:
+            new_hash = slot.hash
+        elif merged is new:
+            new_hash = row[DIGEST]
         else:
-            published, updated = p.published, p.updated
-        return (
-            p.id,
-            p.version,
-            p.title,
-            p.abstract,
-            orjson.dumps([a.to_json() for a in p.authors]).decode(),
-            " ".join(p.categories),
-            p.primary_category,
-            published,
-            updated,
-            p.metadata_date,
-            p.comments,
-            p.journal_ref,
-            p.doi,
-            p.report_no,
-            p.license,
-            p.source,
-            slot.deleted,
-            slot.hash,
-            seq,
-        )
+            new_hash = content_hash(merged)
+        if new_hash == slot.hash and not slot.deleted:
+            return False
+        slot.paper, slot.row, slot.hash, slot.deleted = merged, None, new_hash, False
+        return True
+
+    def _db_values(self, slot: _Slot, seq: int) -> tuple:
+        row = slot.row if slot.row is not None else prepare(slot.paper)
+        values = row[:DIGEST]
+        if not self._sqlite:
+            values[PUBLISHED] = parse_time_text(values[PUBLISHED])
+            values[UPDATED] = parse_time_text(values[UPDATED])
+        return (*values, slot.deleted, slot.hash, seq)
 
     def set_state(self, name: str, value: dict) -> None:
         now = datetime.now(UTC)
