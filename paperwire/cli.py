@@ -49,7 +49,9 @@ class RejectionReport:
     def __call__(self, item: Rejected) -> None:
         self.count += 1
         if self.count <= SHOWN_REJECTIONS:
-            click.echo(f"\r\x1b[Kskipped {self.label} {item.where}: {item.reason}", err=True)
+            # On a terminal, first clear the progress line this message interrupts.
+            clear = "\r\x1b[K" if sys.stderr.isatty() else ""
+            click.echo(f"{clear}skipped {self.label} {item.where}: {item.reason}", err=True)
         if self._file:
             self._file.write(orjson.dumps({"where": item.where, "reason": item.reason}) + b"\n")
 
