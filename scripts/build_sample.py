@@ -9,6 +9,7 @@ arXiv metadata is CC0; see tests/fixtures/*/LICENSE* for where each recording ca
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import sys
 import tempfile
@@ -31,10 +32,8 @@ OUT = ROOT / "paperwire" / "sample" / "papers.jsonl.gz"
 def records() -> list[Paper | Tombstone]:
     items: list[Paper | Tombstone] = []
     for path in sorted((FIXTURES / "arxiv-api").glob("*_xml/*.xml")):
-        try:
+        with contextlib.suppress(ArxivAPIError):  # the recorded error feed
             items += [i for i in parse_feed(path.read_bytes()).items if isinstance(i, Paper)]
-        except ArxivAPIError:
-            pass  # the recorded error feed
     for path in sorted((FIXTURES / "arxiv-oai").rglob("*.xml")):
         prefix = "oai_dc" if "oai_dc" in path.parts else "arXiv"
         items += [i for i in parse_oai_page(path.read_bytes(), prefix).items if isinstance(i, Paper)]

@@ -154,3 +154,51 @@ def test_older_record_fills_version_independent_gaps_only():
     old = paper(version=1, title="v1 title", doi="10.1/old", comments="v1 comments")
     merged = merge(new, old)
     assert (merged.version, merged.title, merged.comments, merged.doi) == (3, "v3 title", "v3 comments", "10.1/old")
+
+
+def test_concurrent_writers_and_a_catching_up_reader_miss_nothing(db_url):
+    """Several writer connections at once; a reader that follows change_seq sees every change exactly once.
+
+    This is what lets each node keep its own search index in step with a shared PostgreSQL store."""
+    import threading
+
+    writers = [Store.open(db_url) for _ in range(3)]
+    reader = Store.open(db_url)
+    batches, per_batch = 8, 25
+    done = threading.Event()
+    seen: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for b in range(batches):
+                writers[n].apply([paper(f"24{n + 1:02d}.{b * per_batch + i + 1:05d}") for i in range(per_batch)])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def follow() -> None:
+        watermark = 0
+        while True:
+            finished = done.is_set()
+            for p in reader.changes_since(watermark, limit=50):
+                assert p.id not in seen, f"{p.id} delivered twice"
+                seen[p.id] = p.change_seq
+                watermark = p.change_seq
+            if finished and watermark == reader.last_change_seq():
+                return
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    follower = threading.Thread(target=follow)
+    follower.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    follower.join(timeout=60)
+    assert not errors
+    total = 3 * batches * per_batch
+    assert len(seen) == total
+    assert sorted(seen.values()) == list(range(1, total + 1))
+    for s in [*writers, reader]:
+        s.close()
