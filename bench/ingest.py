@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 import orjson
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.synthetic import write_snapshot  # noqa: E402
@@ -38,21 +38,38 @@ def raw_floor(path: Path) -> float:
 
 
 def timed_import(path: Path, env: dict) -> tuple[float, float, str]:
-    """Run `paperwire import snapshot` as its own process; returns (seconds, peak RSS MB, summary)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run `paperwire import snapshot` as its own process; returns (seconds, peak RSS MB, summary).
+
+    Peak RSS is the largest sum over the whole process tree (the writer and its parser process),
+    sampled every 50 ms."""
     started = time.monotonic()
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "paperwire.cli", "import", "snapshot", "--quiet", str(path)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
     seconds = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest single child so far (KB on Linux).
-    return seconds, max(peak, before) / 1024, proc.stdout.strip()
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"import failed ({proc.returncode}): {err}")
+    return seconds, peak / 1e6, out.strip()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, action="append", help="corpus sizes (repeatable); default 1,000,000")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -61,7 +78,9 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"# workdir: {workdir}")
-    print("| N | file MB | raw read+json papers/s | import papers/s | ratio to raw | re-import papers/s | peak RSS MB |")
+    print(
+        "| N | file MB | raw read+json papers/s | import papers/s | ratio to raw | re-import papers/s | peak RSS MB (all processes) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         path = workdir / f"snapshot-{n}.jsonl"

@@ -17,9 +17,33 @@ from pathlib import Path
 
 import orjson
 
-REAL_SNAPSHOT = Path(__file__).resolve().parent.parent / "tests/fixtures/snapshot/arxiv-metadata-oai-snapshot.head200.jsonl"
+REAL_SNAPSHOT = (
+    Path(__file__).resolve().parent.parent
+    / "tests/fixtures/snapshot/arxiv-metadata-oai-snapshot.head200.jsonl"
+)
 _WORD = re.compile(r"\S+")
-_SYLLABLES = ["ka", "lo", "mi", "ne", "ro", "ti", "sa", "vu", "zen", "qua", "ph", "ion", "tor", "ex", "gra", "lin", "morph", "cyt", "dyn", "lex"]
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "ro",
+    "ti",
+    "sa",
+    "vu",
+    "zen",
+    "qua",
+    "ph",
+    "ion",
+    "tor",
+    "ex",
+    "gra",
+    "lin",
+    "morph",
+    "cyt",
+    "dyn",
+    "lex",
+]
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -29,7 +53,9 @@ def _rfc2822(d: datetime) -> str:
 
 
 class CorpusModel:
-    def __init__(self, path: Path = REAL_SNAPSHOT, tail_words: int = 300_000, tail_share: float = 0.08, seed: int = 0):
+    def __init__(
+        self, path: Path = REAL_SNAPSHOT, tail_words: int = 300_000, tail_share: float = 0.08, seed: int = 0
+    ):
         records = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
         words: Counter[str] = Counter()
         self.title_lengths, self.abstract_lengths, self.author_counts = [], [], []
@@ -59,7 +85,9 @@ class CorpusModel:
 
     def _made_up(self, i: int) -> str:
         rng = random.Random(i)
-        return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))) + str(i % 97 if i % 5 == 0 else "")
+        return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))) + str(
+            i % 97 if i % 5 == 0 else ""
+        )
 
     def _words(self, n: int) -> list[str]:
         return self.rng.choices(self.population, cum_weights=self.cum_weights, k=n)
@@ -72,12 +100,22 @@ class CorpusModel:
         year, month = 2007 + month_index // 12, month_index % 12 + 1
         width = 5 if year >= 2015 else 4
         paper_id = f"{year % 100:02d}{month:02d}.{number + 1:0{width}d}"
-        created = datetime(year, month, rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59), tzinfo=UTC)
+        created = datetime(
+            year,
+            month,
+            rng.randint(1, 28),
+            rng.randint(0, 23),
+            rng.randint(0, 59),
+            rng.randint(0, 59),
+            tzinfo=UTC,
+        )
         versions = [{"version": "v1", "created": _rfc2822(created)}]
         for v in range(2, 1 + rng.choice((1, 1, 1, 2, 3))):
             versions.append({"version": f"v{v}", "created": _rfc2822(created + timedelta(days=30 * v))})
         n_authors = rng.choice(self.author_counts)
-        authors_parsed = [[rng.choice(self.surnames), rng.choice(self.forenames), ""] for _ in range(n_authors)]
+        authors_parsed = [
+            [rng.choice(self.surnames), rng.choice(self.forenames), ""] for _ in range(n_authors)
+        ]
         title = " ".join(self._words(rng.choice(self.title_lengths)))
         abstract_words = self._words(rng.choice(self.abstract_lengths))
         # Hard-wrap like arXiv does, so parsing does the same work as on real lines.

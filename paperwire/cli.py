@@ -69,7 +69,9 @@ def _report(label: str, summary: ImportSummary, seconds: float) -> None:
     click.echo(f"{label}: {summary.line()} in {seconds:.1f}s ({rate:,.0f} records/s)")
 
 
-def _import(label: str, make_source: Callable[[], object], rejects: Path | None, batch_size: int, quiet: bool) -> None:
+def _import(
+    label: str, make_source: Callable[[], object], rejects: Path | None, batch_size: int, quiet: bool
+) -> None:
     store = _store()
     try:
         source = make_source()
@@ -95,7 +97,9 @@ def _import(label: str, make_source: Callable[[], object], rejects: Path | None,
         store.close()
     _report(f"Imported {label}", summary, time.monotonic() - started)
     if summary.ok == 0:
-        _fail(f"nothing could be imported from {label}" + (" (no records found)" if not summary.skipped else ""))
+        _fail(
+            f"nothing could be imported from {label}" + (" (no records found)" if not summary.skipped else "")
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,8 +116,18 @@ def main() -> None:
 
 _file_options = [
     click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
-    click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Write every skipped record (JSONL) here."),
-    click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 100_000), help="Records per transaction."),
+    click.option(
+        "--rejects",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write every skipped record (JSONL) here.",
+    ),
+    click.option(
+        "--batch-size",
+        default=5000,
+        show_default=True,
+        type=click.IntRange(1, 100_000),
+        help="Records per transaction.",
+    ),
     click.option("--quiet", "-q", is_flag=True, help="No progress line."),
 ]
 
@@ -182,11 +196,17 @@ def harvest_group() -> None:
 
 @harvest_group.command("oai")
 @click.option("--set", "set_spec", help="OAI set, e.g. cs, math, physics:hep-th.")
-@click.option("--from", "from_date", help="First datestamp (YYYY-MM-DD); default: where the last harvest ended.")
+@click.option(
+    "--from", "from_date", help="First datestamp (YYYY-MM-DD); default: where the last harvest ended."
+)
 @click.option("--until", help="Last datestamp (YYYY-MM-DD).")
-@click.option("--prefix", "metadata_prefix", type=click.Choice(["arXiv", "oai_dc"]), default="arXiv", show_default=True)
+@click.option(
+    "--prefix", "metadata_prefix", type=click.Choice(["arXiv", "oai_dc"]), default="arXiv", show_default=True
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def harvest_oai_command(set_spec: str | None, from_date: str | None, until: str | None, metadata_prefix: str, quiet: bool) -> None:
+def harvest_oai_command(
+    set_spec: str | None, from_date: str | None, until: str | None, metadata_prefix: str, quiet: bool
+) -> None:
     """ListRecords with resumption tokens; resumes from the last harvested datestamp."""
     from paperwire.ingest.arxiv_oai import harvest_oai
 
@@ -195,7 +215,12 @@ def harvest_oai_command(set_spec: str | None, from_date: str | None, until: str 
     progress = Progress("harvesting", enabled=None if not quiet else False)
     try:
         result = harvest_oai(
-            store, set_spec=set_spec, from_date=from_date, until=until, metadata_prefix=metadata_prefix, progress=progress
+            store,
+            set_spec=set_spec,
+            from_date=from_date,
+            until=until,
+            metadata_prefix=metadata_prefix,
+            progress=progress,
         )
     except (IngestError, ValueError) as exc:
         _fail(str(exc))
@@ -203,9 +228,15 @@ def harvest_oai_command(set_spec: str | None, from_date: str | None, until: str 
         store.close()
     for item in result.summary.rejected[:SHOWN_REJECTIONS]:
         click.echo(f"skipped {item.where}: {item.reason}", err=True)
-    window = f"from {result.from_date or 'the beginning'}" + (f" until {result.until}" if result.until else "")
+    window = f"from {result.from_date or 'the beginning'}" + (
+        f" until {result.until}" if result.until else ""
+    )
     resumed = ", resumed an interrupted run" if result.resumed else ""
-    _report(f"Harvested {set_spec or 'all sets'} {window} ({result.pages} pages{resumed})", result.summary, time.monotonic() - started)
+    _report(
+        f"Harvested {set_spec or 'all sets'} {window} ({result.pages} pages{resumed})",
+        result.summary,
+        time.monotonic() - started,
+    )
 
 
 @main.group("fetch")
@@ -216,12 +247,29 @@ def fetch_group() -> None:
 @fetch_group.command("arxiv")
 @click.option("--query", help="arXiv API search_query, e.g. 'ti:\"speculative decoding\" AND cat:cs.CL'.")
 @click.option("--ids", help="Comma-separated arXiv ids (versions allowed): 2401.14040,hep-th/9901001v2.")
-@click.option("--max", "max_results", type=click.IntRange(1, 100_000), default=None, help="Stop after this many papers.")
+@click.option(
+    "--max", "max_results", type=click.IntRange(1, 100_000), default=None, help="Stop after this many papers."
+)
 @click.option("--page-size", type=click.IntRange(1, 2000), default=100, show_default=True)
-@click.option("--sort-by", type=click.Choice(["relevance", "lastUpdatedDate", "submittedDate"]), default="submittedDate", show_default=True)
-@click.option("--sort-order", type=click.Choice(["ascending", "descending"]), default="descending", show_default=True)
+@click.option(
+    "--sort-by",
+    type=click.Choice(["relevance", "lastUpdatedDate", "submittedDate"]),
+    default="submittedDate",
+    show_default=True,
+)
+@click.option(
+    "--sort-order", type=click.Choice(["ascending", "descending"]), default="descending", show_default=True
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def fetch_arxiv(query: str | None, ids: str | None, max_results: int | None, page_size: int, sort_by: str, sort_order: str, quiet: bool) -> None:
+def fetch_arxiv(
+    query: str | None,
+    ids: str | None,
+    max_results: int | None,
+    page_size: int,
+    sort_by: str,
+    sort_order: str,
+    quiet: bool,
+) -> None:
     """Fetch papers through the arXiv API (Atom), page by page."""
     from paperwire.arxiv_ids import InvalidArxivId, parse_arxiv_id
     from paperwire.ingest.arxiv_api import ArxivAPISource
@@ -235,13 +283,23 @@ def fetch_arxiv(query: str | None, ids: str | None, max_results: int | None, pag
         except InvalidArxivId as exc:
             _fail(str(exc), 2)
     source = ArxivAPISource(
-        query=query, ids=id_list or None, max_results=max_results, page_size=page_size, sort_by=sort_by, sort_order=sort_order
+        query=query,
+        ids=id_list or None,
+        max_results=max_results,
+        page_size=page_size,
+        sort_by=sort_by,
+        sort_order=sort_order,
     )
     store = _store()
     started = time.monotonic()
     report = RejectionReport("arXiv API", None)
     try:
-        summary = run_import(store, source.items(), progress=Progress("fetching", enabled=None if not quiet else False), on_reject=report)
+        summary = run_import(
+            store,
+            source.items(),
+            progress=Progress("fetching", enabled=None if not quiet else False),
+            on_reject=report,
+        )
     except IngestError as exc:
         _fail(str(exc))
     finally:
@@ -305,7 +363,9 @@ def stats(as_json: bool) -> None:
     for name, state in sorted(indexes.items()):
         seen = state.get("change_seq", 0)
         behind = s.last_change_seq - seen
-        click.echo(f"  {name}: at change {seen:,}" + (f" ({behind:,} behind)" if behind > 0 else " (up to date)"))
+        click.echo(
+            f"  {name}: at change {seen:,}" + (f" ({behind:,} behind)" if behind > 0 else " (up to date)")
+        )
 
 
 @main.command()
@@ -337,7 +397,13 @@ def show(paper_id: str, as_json: bool) -> None:
     if paper.updated and paper.updated != paper.published:
         dates += f", updated {paper.updated:%Y-%m-%d}"
     click.echo(dates)
-    for label, value in (("Comments", paper.comments), ("Journal", paper.journal_ref), ("DOI", paper.doi), ("Report", paper.report_no), ("License", paper.license)):
+    for label, value in (
+        ("Comments", paper.comments),
+        ("Journal", paper.journal_ref),
+        ("DOI", paper.doi),
+        ("Report", paper.report_no),
+        ("License", paper.license),
+    ):
         if value:
             click.echo(f"{label}: {value}")
     click.echo("\n" + paper.abstract)
@@ -364,7 +430,9 @@ def serve(host: str, port: int) -> None:
 
     store = _store()  # fail early, with a clear message, if the database cannot be opened
     store.close()
-    click.echo(f"paperwire is serving on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}")
+    click.echo(
+        f"paperwire is serving on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
+    )
     uvicorn.run("paperwire.web.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 

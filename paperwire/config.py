@@ -61,10 +61,14 @@ class Settings:
 
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("PAPERWIRE_DATA_DIR") or "./data").expanduser()
-    database_url = os.environ.get("PAPERWIRE_DATABASE_URL") or f"sqlite:///{(data_dir / 'paperwire.db').resolve()}"
+    database_url = (
+        os.environ.get("PAPERWIRE_DATABASE_URL") or f"sqlite:///{(data_dir / 'paperwire.db').resolve()}"
+    )
     contact = os.environ.get("PAPERWIRE_CONTACT_EMAIL")
     user_agent = os.environ.get("PAPERWIRE_USER_AGENT") or (
-        f"paperwire/{__version__} (research-paper discovery hub" + (f"; mailto:{contact}" if contact else "") + ")"
+        f"paperwire/{__version__} (research-paper discovery hub"
+        + (f"; mailto:{contact}" if contact else "")
+        + ")"
     )
     return Settings(
         data_dir=data_dir,

@@ -12,7 +12,9 @@ class Author:
     affiliation: str | None = None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "affiliation": self.affiliation} if self.affiliation else {"name": self.name}
+        return (
+            {"name": self.name, "affiliation": self.affiliation} if self.affiliation else {"name": self.name}
+        )
 
     def __reduce__(self):  # plain tuples pickle several times faster than slotted dataclass state
         return (Author, (self.name, self.affiliation))

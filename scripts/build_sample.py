@@ -37,7 +37,11 @@ def records() -> list[Paper | Tombstone]:
     for path in sorted((FIXTURES / "arxiv-oai").rglob("*.xml")):
         prefix = "oai_dc" if "oai_dc" in path.parts else "arXiv"
         items += [i for i in parse_oai_page(path.read_bytes(), prefix).items if isinstance(i, Paper)]
-    items += [i for i in SnapshotSource(FIXTURES / "snapshot" / "arxiv-metadata-oai-snapshot.head200.jsonl").items() if isinstance(i, Paper)]
+    items += [
+        i
+        for i in SnapshotSource(FIXTURES / "snapshot" / "arxiv-metadata-oai-snapshot.head200.jsonl").items()
+        if isinstance(i, Paper)
+    ]
     return items
 
 
@@ -45,7 +49,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{tmp}/sample.db")
         store.apply(records())
-        papers = sorted(store.changes_since(0, limit=1_000_000), key=lambda p: (p.published or p.updated, p.id), reverse=True)
+        papers = sorted(
+            store.changes_since(0, limit=1_000_000),
+            key=lambda p: (p.published or p.updated, p.id),
+            reverse=True,
+        )
         store.close()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0 keeps the file byte-identical between builds of the same data.

@@ -28,7 +28,18 @@ def test_accepted_forms(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "abc", "0000.0000", "2401.1404", "1501.1234", "1412.12345", "2413.00001", "hep-th/9913001", "hep th/9901001", "2401.14040vx"],
+    [
+        "",
+        "abc",
+        "0000.0000",
+        "2401.1404",
+        "1501.1234",
+        "1412.12345",
+        "2413.00001",
+        "hep-th/9913001",
+        "hep th/9901001",
+        "2401.14040vx",
+    ],
 )
 def test_rejected_forms(text):
     with pytest.raises(InvalidArxivId):

@@ -32,7 +32,12 @@ def test_retries_5xx_and_429_with_backoff_then_succeeds(env, recorded_server):
 
 def test_retry_after_header_is_honoured_and_capped(env, monkeypatch, recorded_server):
     monkeypatch.setenv("PAPERWIRE_HTTP_MAX_RETRY_AFTER", "60")
-    recorded_server.add("/x", Reply("down", 503, {"Retry-After": "5"}), Reply("down", 503, {"Retry-After": "86400"}), Reply("ok"))
+    recorded_server.add(
+        "/x",
+        Reply("down", 503, {"Retry-After": "5"}),
+        Reply("down", 503, {"Retry-After": "86400"}),
+        Reply("ok"),
+    )
     sleeps: list[float] = []
     with _client(sleeps) as client:
         assert client.get(recorded_server.url + "/x").text == "ok"

@@ -64,12 +64,16 @@ def test_multiple_categories_primary_first(fixtures):
 def test_paragraphs_survive(fixtures):
     p = load(fixtures)["0704.0010"]
     first, second = p.abstract.split("\n")
-    assert first.endswith("known results are given.") and second.startswith("The operations of Cartesian product")
+    assert first.endswith("known results are given.") and second.startswith(
+        "The operations of Cartesian product"
+    )
 
 
 def test_version_dates():
     assert parse_version_date("Sat, 31 Mar 2007 02:26:18 GMT") == datetime(2007, 3, 31, 2, 26, 18, tzinfo=UTC)
-    assert parse_version_date("Sat, 31 Mar 2007 02:26:18 +0100") == datetime(2007, 3, 31, 1, 26, 18, tzinfo=UTC)
+    assert parse_version_date("Sat, 31 Mar 2007 02:26:18 +0100") == datetime(
+        2007, 3, 31, 1, 26, 18, tzinfo=UTC
+    )
 
 
 def test_bad_lines_are_skipped_with_line_numbers(fixtures, tmp_path):
@@ -81,7 +85,9 @@ def test_bad_lines_are_skipped_with_line_numbers(fixtures, tmp_path):
         b"",
         orjson.dumps({"id": "0704.0099", "title": "  "}),
         b"[1, 2]",
-        orjson.dumps({"id": "0704.0098", "title": "T", "versions": [{"version": "v1", "created": "yesterday"}]}),
+        orjson.dumps(
+            {"id": "0704.0098", "title": "T", "versions": [{"version": "v1", "created": "yesterday"}]}
+        ),
         lines[1],
     ]
     path = tmp_path / "s.jsonl"
@@ -120,7 +126,11 @@ def test_import_into_store_is_idempotent(fixtures, store):
 @pytest.mark.parametrize("batch_size", [7, 5000])
 def test_older_snapshot_never_overwrites_newer(fixtures, sqlite_store, tmp_path, batch_size):
     line = orjson.loads((fixtures / SNAPSHOT).read_bytes().splitlines()[0])
-    newer = dict(line, title="Newer title", versions=line["versions"] + [{"version": "v3", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}])
+    newer = dict(
+        line,
+        title="Newer title",
+        versions=line["versions"] + [{"version": "v3", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
+    )
     path_new, path_old = tmp_path / "new.jsonl", tmp_path / "old.jsonl"
     path_new.write_bytes(orjson.dumps(newer) + b"\n")
     path_old.write_bytes(orjson.dumps(line) + b"\n")

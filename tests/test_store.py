@@ -141,8 +141,15 @@ def test_same_day_record_with_later_metadata_date_wins():
     """OAI-PMH gives dates only: a record updated the same day but with newer metadata must win."""
     from paperwire.store.merge import merge
 
-    api = paper(version=2, updated=datetime(2024, 1, 2, 15, 30, tzinfo=UTC), journal_ref=None, metadata_date=None)
-    oai = paper(version=2, updated=datetime(2024, 1, 2, tzinfo=UTC), journal_ref="JHEP 1 (2025)", metadata_date="2025-03-01")
+    api = paper(
+        version=2, updated=datetime(2024, 1, 2, 15, 30, tzinfo=UTC), journal_ref=None, metadata_date=None
+    )
+    oai = paper(
+        version=2,
+        updated=datetime(2024, 1, 2, tzinfo=UTC),
+        journal_ref="JHEP 1 (2025)",
+        metadata_date="2025-03-01",
+    )
     assert merge(api, oai).journal_ref == "JHEP 1 (2025)"
     assert merge(merge(api, oai), api).journal_ref == "JHEP 1 (2025)"
 
@@ -153,7 +160,12 @@ def test_older_record_fills_version_independent_gaps_only():
     new = paper(version=3, title="v3 title", doi=None, comments="v3 comments")
     old = paper(version=1, title="v1 title", doi="10.1/old", comments="v1 comments")
     merged = merge(new, old)
-    assert (merged.version, merged.title, merged.comments, merged.doi) == (3, "v3 title", "v3 comments", "10.1/old")
+    assert (merged.version, merged.title, merged.comments, merged.doi) == (
+        3,
+        "v3 title",
+        "v3 comments",
+        "10.1/old",
+    )
 
 
 def test_concurrent_writers_and_a_catching_up_reader_miss_nothing(db_url):
@@ -172,7 +184,9 @@ def test_concurrent_writers_and_a_catching_up_reader_miss_nothing(db_url):
     def write(n: int) -> None:
         try:
             for b in range(batches):
-                writers[n].apply([paper(f"24{n + 1:02d}.{b * per_batch + i + 1:05d}") for i in range(per_batch)])
+                writers[n].apply(
+                    [paper(f"24{n + 1:02d}.{b * per_batch + i + 1:05d}") for i in range(per_batch)]
+                )
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 

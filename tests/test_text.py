@@ -2,9 +2,9 @@ from paperwire.text import clean_abstract, clean_line, clean_optional
 
 
 def test_title_hard_wrap_and_indent_become_one_line():
-    assert clean_line("Calculation of prompt diphoton production cross sections at Tevatron and\n  LHC energies") == (
-        "Calculation of prompt diphoton production cross sections at Tevatron and LHC energies"
-    )
+    assert clean_line(
+        "Calculation of prompt diphoton production cross sections at Tevatron and\n  LHC energies"
+    ) == ("Calculation of prompt diphoton production cross sections at Tevatron and LHC energies")
 
 
 def test_latex_and_markup_are_kept_verbatim():
@@ -26,8 +26,13 @@ def test_abstract_joins_wrapped_lines_and_keeps_paragraphs():
 
 
 def test_indented_continuation_mid_sentence_is_not_a_paragraph():
-    raw = "  Intersection bodies represent a class of objects and invoking\n  Radon transforms, we prove it.\n"
-    assert clean_abstract(raw) == "Intersection bodies represent a class of objects and invoking Radon transforms, we prove it."
+    raw = (
+        "  Intersection bodies represent a class of objects and invoking\n  Radon transforms, we prove it.\n"
+    )
+    assert (
+        clean_abstract(raw)
+        == "Intersection bodies represent a class of objects and invoking Radon transforms, we prove it."
+    )
 
 
 def test_control_characters_are_dropped():

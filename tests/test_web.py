@@ -39,7 +39,12 @@ def server(env) -> Iterator[str]:
                 published=datetime(2024, 1, 2, tzinfo=UTC),
                 doi="10.1/x",
             ),
-            Paper(id="hep-th/9901001", title="An old-style paper", categories=["hep-th"], published=datetime(1999, 1, 4, tzinfo=UTC)),
+            Paper(
+                id="hep-th/9901001",
+                title="An old-style paper",
+                categories=["hep-th"],
+                published=datetime(1999, 1, 4, tzinfo=UTC),
+            ),
         ]
     )
     store.close()

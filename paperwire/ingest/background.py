@@ -96,7 +96,9 @@ class BackgroundSource:
                     kind, payload, position = out.get(timeout=5.0)
                 except queue.Empty:
                     if not worker.is_alive():
-                        raise IngestError(f"the parser process for {self.path} died (exit code {worker.exitcode})") from None
+                        raise IngestError(
+                            f"the parser process for {self.path} died (exit code {worker.exitcode})"
+                        ) from None
                     continue
                 self._position = position
                 if kind == "items":

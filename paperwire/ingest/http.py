@@ -85,7 +85,9 @@ class PoliteClient:
                 self._sleep(wait)
         self._last_request = self._clock()
 
-    def get(self, url: str, params: Mapping[str, str] | None = None, *, ok_statuses: frozenset[int] = frozenset()) -> httpx.Response:
+    def get(
+        self, url: str, params: Mapping[str, str] | None = None, *, ok_statuses: frozenset[int] = frozenset()
+    ) -> httpx.Response:
         """GET with politeness and retries. Returns 2xx responses and any in ``ok_statuses``;
         raises :class:`RemoteError` for anything else once retries are spent."""
         attempts = self.settings.http_retries + 1
@@ -96,7 +98,9 @@ class PoliteClient:
                 response = self._http.get(url, params=params)
             except httpx.HTTPError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("request to %s failed (%s), attempt %d/%d", url, last_error, attempt + 1, attempts)
+                log.warning(
+                    "request to %s failed (%s), attempt %d/%d", url, last_error, attempt + 1, attempts
+                )
                 if attempt + 1 < attempts:
                     self._sleep(self._backoff(attempt))
                 continue
@@ -112,7 +116,14 @@ class PoliteClient:
                 if delay is None:
                     delay = self._backoff(attempt)
                 delay = min(delay, self.settings.http_max_retry_after)
-                log.warning("%s answered %s; retrying in %.1fs (attempt %d/%d)", url, last_error, delay, attempt + 1, attempts)
+                log.warning(
+                    "%s answered %s; retrying in %.1fs (attempt %d/%d)",
+                    url,
+                    last_error,
+                    delay,
+                    attempt + 1,
+                    attempts,
+                )
                 self._sleep(delay)
         raise RemoteError(f"{url} failed after {attempts} attempts: {last_error}")
 

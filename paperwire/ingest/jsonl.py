@@ -86,7 +86,9 @@ def paper_from_mapping(record: dict, source: str) -> Paper:
     except (ValueError, TypeError, AttributeError):
         raise ValueError(f"bad date in 'published'/'updated': {record.get('published')!r}") from None
     abstract = record.get("abstract")
-    extra = {k: clean_optional(record.get(k)) if isinstance(record.get(k), str) else None for k in _OPTIONAL_TEXT}
+    extra = {
+        k: clean_optional(record.get(k)) if isinstance(record.get(k), str) else None for k in _OPTIONAL_TEXT
+    }
     return Paper(
         id=paper_id,
         version=version,
@@ -151,7 +153,9 @@ class CsvSource(Source):
         except csv.Error as exc:
             raise IngestError(f"{self.file.path}: not a CSV file: {exc}") from exc
         if not header or "id" not in header or "title" not in header:
-            raise IngestError(f"{self.file.path}: the CSV header must name at least 'id' and 'title' (got {header})")
+            raise IngestError(
+                f"{self.file.path}: the CSV header must name at least 'id' and 'title' (got {header})"
+            )
         while True:
             try:
                 row = next(reader)

@@ -20,7 +20,12 @@ from paperwire.ingest.files import LineFile
 from paperwire.models import Author, IngestItem, Paper, Rejected
 from paperwire.text import clean_abstract, clean_line, clean_optional
 
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
 
 
 def parse_version_date(text: str) -> datetime:

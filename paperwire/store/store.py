@@ -133,7 +133,9 @@ class Store:
             ).scalar_one()
             stored: dict[str, tuple[str, bool]] = {}
             for chunk in _chunks(list(dict.fromkeys(pid for pid, _ in entries))):
-                stmt = select(papers.c.id, papers.c.content_hash, papers.c.deleted).where(papers.c.id.in_(chunk))
+                stmt = select(papers.c.id, papers.c.content_hash, papers.c.deleted).where(
+                    papers.c.id.in_(chunk)
+                )
                 stored.update((r.id, (r.content_hash, r.deleted)) for r in conn.execute(stmt))
             # Re-imports are mostly identical records: recognise them by digest without decoding the row.
             need_rows = {
@@ -144,7 +146,9 @@ class Store:
             slots: dict[str, _Slot] = {}
             for chunk in _chunks(list(need_rows)):
                 for r in conn.execute(select(papers).where(papers.c.id.in_(chunk))):
-                    slots[r.id] = _Slot(_row_to_paper(r), None, r.deleted, r.content_hash, r.deleted, r.content_hash)
+                    slots[r.id] = _Slot(
+                        _row_to_paper(r), None, r.deleted, r.content_hash, r.deleted, r.content_hash
+                    )
             for pid, row in entries:
                 slot = slots.get(pid)
                 if slot is None and pid in stored:
@@ -239,7 +243,9 @@ class Store:
 
     def count(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(papers).where(papers.c.deleted.is_(False))).scalar_one()
+            return conn.execute(
+                select(func.count()).select_from(papers).where(papers.c.deleted.is_(False))
+            ).scalar_one()
 
     def last_change_seq(self) -> int:
         with self.engine.connect() as conn:

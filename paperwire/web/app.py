@@ -32,7 +32,12 @@ def create_app(store: Store | None = None) -> FastAPI:
         return templates.TemplateResponse(
             request,
             "index.html",
-            {"papers": papers[:PAGE_SIZE], "page": page, "has_next": len(papers) > PAGE_SIZE, "total": s.count()},
+            {
+                "papers": papers[:PAGE_SIZE],
+                "page": page,
+                "has_next": len(papers) > PAGE_SIZE,
+                "total": s.count(),
+            },
         )
 
     @app.get("/papers/{paper_id:path}", response_class=HTMLResponse)
