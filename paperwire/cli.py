@@ -355,7 +355,7 @@ def stats(as_json: bool) -> None:
         click.echo("Harvests:")
         for name, state in sorted(harvests.items()):
             last = state.get("last_datestamp") or "-"
-            pending = " (interrupted: will resume)" if state.get("resumption_token") else ""
+            pending = " (interrupted: will resume)" if state.get("token") else ""
             click.echo(f"  {name}: last datestamp {last}{pending}")
     click.echo("Indexes:")
     if not indexes:
