@@ -10,6 +10,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +26,18 @@ QUEUE_BATCHES = 8
 MIN_BACKGROUND_BYTES = 16 * 1024 * 1024
 
 
+def _exit_when_orphaned(parent: Any) -> None:
+    """A parent killed with SIGKILL cannot stop us. Our queue's feeder thread may then block forever
+    writing to a pipe nobody reads, so a watchdog ends the process once the parent is gone."""
+    while parent.is_alive():
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def _parse_worker(source_name: str, path: str, out: Any) -> None:
     parent = mp.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
 
     def put(message: tuple) -> None:
         # A parent killed with SIGKILL cannot stop us: notice it instead of blocking on a full queue forever.
