@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from paperwire.ingest.base import IngestError
+import orjson
+
+from paperwire.ingest.base import IngestError, Source
+from paperwire.models import IngestItem, Rejected
 
 
 class LineFile:
@@ -50,3 +53,33 @@ class LineFile:
             stream.close()
             if self._raw is not None and not self._raw.closed:
                 self._raw.close()
+
+
+class JsonLinesSource(Source):
+    """A file of one JSON object a line; subclasses turn each object into a record."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.file = LineFile(path)
+
+    def position(self) -> int:
+        return self.file.position()
+
+    def convert(self, record: dict, where: str) -> IngestItem:
+        """The record for one object, or :class:`Rejected` saying why there is none."""
+        raise NotImplementedError
+
+    def items(self) -> Iterator[IngestItem]:
+        for number, line in self.file.lines():
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield Rejected(f"line {number}", f"invalid JSON: {exc}")
+                continue
+            if not isinstance(record, dict):
+                yield Rejected(f"line {number}", "not a JSON object")
+                continue
+            yield self.convert(record, f"line {number}")
+        if self.file.read_error:
+            yield Rejected(f"line {self.file.last_line + 1}", self.file.read_error)

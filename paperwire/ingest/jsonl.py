@@ -26,7 +26,7 @@ import orjson
 from paperwire.arxiv_ids import InvalidArxivId, parse_arxiv_id
 from paperwire.ingest.base import IngestError, Source
 from paperwire.ingest.dates import parse_datetime
-from paperwire.ingest.files import LineFile
+from paperwire.ingest.files import JsonLinesSource, LineFile
 from paperwire.models import Author, IngestItem, Paper, Rejected
 from paperwire.text import clean_abstract, clean_line, clean_optional
 
@@ -110,30 +110,11 @@ def _convert(record: dict, where: str, source: str) -> IngestItem:
         return Rejected(where, str(exc))
 
 
-class JsonlSource(Source):
+class JsonlSource(JsonLinesSource):
     name = "jsonl"
 
-    def __init__(self, path: str | os.PathLike):
-        self.file = LineFile(path)
-
-    def position(self) -> int:
-        return self.file.position()
-
-    def items(self) -> Iterator[IngestItem]:
-        for number, line in self.file.lines():
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield Rejected(f"line {number}", f"invalid JSON: {exc}")
-                continue
-            if not isinstance(record, dict):
-                yield Rejected(f"line {number}", "not a JSON object")
-                continue
-            yield _convert(record, f"line {number}", self.name)
-        if self.file.read_error:
-            yield Rejected(f"line {self.file.last_line + 1}", self.file.read_error)
+    def convert(self, record: dict, where: str) -> IngestItem:
+        return _convert(record, where, self.name)
 
 
 class CsvSource(Source):

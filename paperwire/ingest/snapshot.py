@@ -7,16 +7,11 @@ a narrow one is several times faster (RFC 2822 dates in one fixed layout, ids al
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import orjson
-
 from paperwire.arxiv_ids import InvalidArxivId, parse_arxiv_id
-from paperwire.ingest.base import Source
 from paperwire.ingest.dates import parse_datetime
-from paperwire.ingest.files import LineFile
+from paperwire.ingest.files import JsonLinesSource
 from paperwire.models import Author, IngestItem, Paper, Rejected
 from paperwire.text import clean_abstract, clean_line, clean_optional
 
@@ -112,32 +107,13 @@ def paper_from_snapshot(record: dict, source: str = "snapshot") -> Paper:
     )
 
 
-class SnapshotSource(Source):
+class SnapshotSource(JsonLinesSource):
     name = "snapshot"
 
-    def __init__(self, path: str | os.PathLike):
-        self.file = LineFile(path)
-
-    def position(self) -> int:
-        return self.file.position()
-
-    def items(self) -> Iterator[IngestItem]:
-        for number, line in self.file.lines():
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield Rejected(f"line {number}", f"invalid JSON: {exc}")
-                continue
-            if not isinstance(record, dict):
-                yield Rejected(f"line {number}", "not a JSON object")
-                continue
-            try:
-                yield paper_from_snapshot(record)
-            except InvalidArxivId as exc:
-                yield Rejected(f"line {number}", str(exc))
-            except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-                yield Rejected(f"line {number}", f"unusable record ({type(exc).__name__}: {exc})")
-        if self.file.read_error:
-            yield Rejected(f"line {self.file.last_line + 1}", self.file.read_error)
+    def convert(self, record: dict, where: str) -> IngestItem:
+        try:
+            return paper_from_snapshot(record)
+        except InvalidArxivId as exc:
+            return Rejected(where, str(exc))
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            return Rejected(where, f"unusable record ({type(exc).__name__}: {exc})")
