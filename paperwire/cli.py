@@ -70,7 +70,12 @@ def _report(label: str, summary: ImportSummary, seconds: float) -> None:
 
 
 def _import(
-    label: str, make_source: Callable[[], object], rejects: Path | None, batch_size: int, quiet: bool
+    label: str,
+    make_source: Callable[[], object],
+    rejects: Path | None,
+    batch_size: int,
+    quiet: bool,
+    index: bool = True,
 ) -> None:
     store = _store()
     try:
@@ -100,6 +105,36 @@ def _import(
         _fail(
             f"nothing could be imported from {label}" + (" (no records found)" if not summary.skipped else "")
         )
+    if index:
+        _catch_up_index(quiet)
+
+
+def _catch_up_index(quiet: bool, rebuild: bool = False) -> None:
+    """Bring this node's keyword index up to the store (imports do it unless told --no-index)."""
+    from paperwire.search.keyword import IndexBusy, KeywordIndex
+
+    store = _store()
+    try:
+        index = KeywordIndex(get_settings().index_dir / "keyword")
+        behind = store.last_change_seq() - (0 if rebuild else index.change_seq)
+        progress = Progress("indexing", enabled=None if not quiet else False)
+        started = time.monotonic()
+        try:
+            done = index.catch_up(store, rebuild=rebuild, on_progress=lambda n: progress.update(n))
+        except IndexBusy as exc:
+            _fail(f"{exc}; try again when it is done")
+        progress.finish()
+        seconds = time.monotonic() - started
+        docs = index.read_state().get("docs", 0)
+        if done or rebuild:
+            verb = "Rebuilt" if rebuild else "Updated"
+            click.echo(
+                f"{verb} the search index: {done:,} changes in {seconds:.1f}s ({docs:,} papers searchable)"
+            )
+        elif behind <= 0:
+            click.echo(f"The search index is up to date ({docs:,} papers searchable).")
+    finally:
+        store.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,6 +164,9 @@ _file_options = [
         help="Records per transaction.",
     ),
     click.option("--quiet", "-q", is_flag=True, help="No progress line."),
+    click.option(
+        "--index/--no-index", default=True, show_default=True, help="Update the search index afterwards."
+    ),
 ]
 
 
@@ -145,7 +183,7 @@ def import_group() -> None:
 
 @import_group.command("snapshot")
 @_with_file_options
-def import_snapshot(file: Path, rejects: Path | None, batch_size: int, quiet: bool) -> None:
+def import_snapshot(file: Path, rejects: Path | None, batch_size: int, quiet: bool, index: bool) -> None:
     """Import arXiv's metadata snapshot (arxiv-metadata-oai-snapshot.json, JSONL, also .gz).
 
     Streams the file: memory stays flat for any size. Re-importing changes nothing; a newer version
@@ -154,36 +192,39 @@ def import_snapshot(file: Path, rejects: Path | None, batch_size: int, quiet: bo
     import paperwire.ingest.snapshot  # noqa: F401  (registers the source)
     from paperwire.ingest.background import file_source
 
-    _import(str(file), lambda: file_source("snapshot", file), rejects, batch_size, quiet)
+    _import(str(file), lambda: file_source("snapshot", file), rejects, batch_size, quiet, index)
 
 
 @import_group.command("jsonl")
 @_with_file_options
-def import_jsonl(file: Path, rejects: Path | None, batch_size: int, quiet: bool) -> None:
+def import_jsonl(file: Path, rejects: Path | None, batch_size: int, quiet: bool, index: bool) -> None:
     """Import JSONL: one object a line, {"id", "title", "abstract", "authors": [str],
     "categories": [str], "published": "YYYY-MM-DD"}; only id and title are required."""
     import paperwire.ingest.jsonl  # noqa: F401  (registers the source)
     from paperwire.ingest.background import file_source
 
-    _import(str(file), lambda: file_source("jsonl", file), rejects, batch_size, quiet)
+    _import(str(file), lambda: file_source("jsonl", file), rejects, batch_size, quiet, index)
 
 
 @import_group.command("csv")
 @_with_file_options
-def import_csv(file: Path, rejects: Path | None, batch_size: int, quiet: bool) -> None:
+def import_csv(file: Path, rejects: Path | None, batch_size: int, quiet: bool, index: bool) -> None:
     """Import CSV with a header row naming the JSONL keys (authors separated by ';')."""
     from paperwire.ingest.jsonl import CsvSource
 
-    _import(str(file), lambda: CsvSource(file), rejects, batch_size, quiet)
+    _import(str(file), lambda: CsvSource(file), rejects, batch_size, quiet, index)
 
 
 @import_group.command("sample")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def import_sample(quiet: bool) -> None:
+@click.option(
+    "--index/--no-index", default=True, show_default=True, help="Update the search index afterwards."
+)
+def import_sample(quiet: bool, index: bool) -> None:
     """Import the bundled sample of real arXiv papers (works offline)."""
     from paperwire.ingest.jsonl import JsonlSource
 
-    _import("bundled sample", lambda: JsonlSource(SAMPLE_PATH), None, 2000, quiet)
+    _import("bundled sample", lambda: JsonlSource(SAMPLE_PATH), None, 2000, quiet, index)
 
 
 # -- remote sources -------------------------------------------------------------------------------------
@@ -204,8 +245,16 @@ def harvest_group() -> None:
     "--prefix", "metadata_prefix", type=click.Choice(["arXiv", "oai_dc"]), default="arXiv", show_default=True
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option(
+    "--index/--no-index", default=True, show_default=True, help="Update the search index afterwards."
+)
 def harvest_oai_command(
-    set_spec: str | None, from_date: str | None, until: str | None, metadata_prefix: str, quiet: bool
+    set_spec: str | None,
+    from_date: str | None,
+    until: str | None,
+    metadata_prefix: str,
+    quiet: bool,
+    index: bool,
 ) -> None:
     """ListRecords with resumption tokens; resumes from the last harvested datestamp."""
     from paperwire.ingest.arxiv_oai import harvest_oai
@@ -237,6 +286,8 @@ def harvest_oai_command(
         result.summary,
         time.monotonic() - started,
     )
+    if index:
+        _catch_up_index(quiet)
 
 
 @main.group("fetch")
@@ -261,6 +312,9 @@ def fetch_group() -> None:
     "--sort-order", type=click.Choice(["ascending", "descending"]), default="descending", show_default=True
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option(
+    "--index/--no-index", default=True, show_default=True, help="Update the search index afterwards."
+)
 def fetch_arxiv(
     query: str | None,
     ids: str | None,
@@ -269,6 +323,7 @@ def fetch_arxiv(
     sort_by: str,
     sort_order: str,
     quiet: bool,
+    index: bool,
 ) -> None:
     """Fetch papers through the arXiv API (Atom), page by page."""
     from paperwire.arxiv_ids import InvalidArxivId, parse_arxiv_id
@@ -307,6 +362,8 @@ def fetch_arxiv(
         store.close()
     total = f" of {source.total:,} matching" if source.total is not None else ""
     _report(f"Fetched {summary.read:,} papers{total} from the arXiv API", summary, time.monotonic() - started)
+    if index:
+        _catch_up_index(quiet)
 
 
 # -- inspection -----------------------------------------------------------------------------------------
@@ -337,6 +394,7 @@ def stats(as_json: bool) -> None:
             "last_change_seq": s.last_change_seq,
             "by_category": dict(s.by_category),
             "state": s.states,
+            "indexes": _local_index_states(),
         }
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         return
@@ -350,22 +408,153 @@ def stats(as_json: bool) -> None:
         for category, n in s.by_category:
             click.echo(f"  {category:<{width}}  {n:>9,}")
     harvests = {k: v for k, v in s.states.items() if k.startswith("harvest:")}
-    indexes = {k: v for k, v in s.states.items() if k.startswith("index:")}
+    indexes = _local_index_states()
     if harvests:
         click.echo("Harvests:")
         for name, state in sorted(harvests.items()):
             last = state.get("last_datestamp") or "-"
             pending = " (interrupted: will resume)" if state.get("token") else ""
             click.echo(f"  {name}: last datestamp {last}{pending}")
-    click.echo("Indexes:")
+    click.echo(f"Indexes (this node, {get_settings().index_dir}):")
     if not indexes:
-        click.echo("  none built yet")
+        click.echo("  none built yet (paperwire index)")
     for name, state in sorted(indexes.items()):
         seen = state.get("change_seq", 0)
         behind = s.last_change_seq - seen
         click.echo(
-            f"  {name}: at change {seen:,}" + (f" ({behind:,} behind)" if behind > 0 else " (up to date)")
+            f"  {name}: at change {seen:,}"
+            + (f", {state['docs']:,} papers" if "docs" in state else "")
+            + (f" ({behind:,} behind)" if behind > 0 else " (up to date)")
         )
+
+
+@main.command("index")
+@click.option("--rebuild", is_flag=True, help="Start over from the store instead of catching up.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def index_command(rebuild: bool, quiet: bool) -> None:
+    """Bring this node's search index up to date with the store (incremental and idempotent)."""
+    _catch_up_index(quiet, rebuild=rebuild)
+
+
+@main.command("search")
+@click.argument("query", default="")
+@click.option(
+    "--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 100), help="Results per page."
+)
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--mode", type=click.Choice(["hybrid", "keyword", "semantic"]), default="hybrid", show_default=True
+)
+@click.option(
+    "--sort", type=click.Choice(["relevance", "date", "trending"]), default="relevance", show_default=True
+)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="Only these categories (cs.CL, or cs.* for a whole archive).",
+)
+@click.option("--author", "authors", multiple=True, help="Only papers by this author.")
+@click.option("--from", "date_from", help="Published on or after (YYYY-MM-DD).")
+@click.option("--to", "date_to", help="Published on or before (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of results.")
+def search_command(
+    query: str,
+    limit: int,
+    page: int,
+    mode: str,
+    sort: str,
+    categories: tuple[str, ...],
+    authors: tuple[str, ...],
+    date_from: str | None,
+    date_to: str | None,
+    as_json: bool,
+) -> None:
+    """Search the catalogue: words (typos forgiven), "phrases", ti: au: abs: cat: all:, AND OR ANDNOT."""
+    from datetime import date
+
+    from paperwire.search import Filters, QueryError, SearchEngine
+
+    try:
+        filters = Filters(
+            published_from=date.fromisoformat(date_from) if date_from else None,
+            published_to=date.fromisoformat(date_to) if date_to else None,
+            categories=categories,
+            authors=authors,
+        )
+    except ValueError as exc:
+        _fail(f"bad date: {exc} (expected YYYY-MM-DD)", 2)
+    engine = SearchEngine.open(_store())
+    try:
+        result = engine.search(query, filters, sort=sort, page=page, per_page=limit, mode=mode)
+    except QueryError as exc:
+        _fail(str(exc), 2)
+    finally:
+        engine.store.close()
+    if as_json:
+        docs = [
+            {
+                "id": h.id,
+                "title": h.title,
+                "score": round(h.score, 4),
+                "authors": [a.name for a in h.paper.authors],
+                "categories": h.paper.categories,
+                "published": h.paper.published.isoformat() if h.paper.published else None,
+                "abstract": h.abstract,
+                "title_highlighted": str(h.title_html),
+                "abstract_snippet": str(h.abstract_html),
+                "matched": h.matched,
+            }
+            for h in result.hits
+        ]
+        click.echo(orjson.dumps(docs, option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_results(result)
+
+
+def _print_results(result) -> None:  # noqa: ANN001
+    import re
+
+    bold = sys.stdout.isatty()
+
+    def marked(html: str) -> str:
+        # Terminal rendering of the highlighted HTML: <mark> becomes bold, entities are decoded.
+        import html as html_lib
+
+        text = re.sub(
+            r"<mark>(.*?)</mark>", (lambda m: f"\x1b[1m{m.group(1)}\x1b[0m") if bold else r"\1", html
+        )
+        return html_lib.unescape(text)
+
+    notes = []
+    if result.fallback:
+        notes.append("the query was read as plain words")
+    if result.relaxed:
+        notes.append("not every word matched")
+    first = (result.page - 1) * result.per_page + 1
+    shown = f"{first:,}-{first + len(result.hits) - 1:,} of " if result.hits else ""
+    click.echo(
+        f"{shown}{result.total:,} results ({result.took_ms:.0f} ms)"
+        + (f"; {', '.join(notes)}" if notes else "")
+    )
+    for n, hit in enumerate(result.hits, start=first):
+        p = hit.paper
+        year = f"{p.published:%Y-%m-%d}" if p.published else "-"
+        click.echo(f"\n{n:>3}. {marked(str(hit.title_html))}")
+        authors = ", ".join(a.name for a in p.authors[:5]) + (", et al." if len(p.authors) > 5 else "")
+        click.echo(f"     arXiv:{p.id} · {year} · {' '.join(p.categories)} · {authors}")
+        click.echo(f"     {marked(str(hit.abstract_html))}")
+
+
+def _local_index_states() -> dict[str, dict]:
+    """Watermarks of this node's derived indexes (they live beside the index, not in the shared store)."""
+    from paperwire.search.keyword import STATE_FILE
+
+    states = {}
+    path = get_settings().index_dir / "keyword" / STATE_FILE
+    if path.exists():
+        states["keyword"] = orjson.loads(path.read_bytes())
+    return states
 
 
 @main.command()

@@ -53,6 +53,9 @@ class Settings:
     # Upper bound on how long we honour a server's Retry-After, so a bad header cannot hang a job forever.
     http_max_retry_after: float
     user_agent: str
+    # This node's derived indexes (keyword, vectors); never shared between nodes.
+    index_dir: Path
+    embedding_model: str | None
 
     @property
     def is_sqlite(self) -> bool:
@@ -80,6 +83,8 @@ def get_settings() -> Settings:
         http_retries=_int("PAPERWIRE_HTTP_RETRIES", 4),
         http_max_retry_after=_float("PAPERWIRE_HTTP_MAX_RETRY_AFTER", 600.0),
         user_agent=user_agent,
+        index_dir=Path(os.environ.get("PAPERWIRE_INDEX_DIR") or data_dir / "index").expanduser(),
+        embedding_model=os.environ.get("PAPERWIRE_EMBEDDING_MODEL") or None,
     )
 
 

@@ -1,0 +1,436 @@
+"""The keyword index: tantivy, derived from the store and caught up through its change sequence.
+
+Ranking is built into the query rather than left to BM25 alone. Every query word contributes a
+constant score: ``WORD_BASE`` for matching at all plus a bonus for *where* and *how* it matched (title
+over abstract, exact over stemmed over typo). Scores add up over words, so a paper matching more words
+always ranks higher; among papers matching the same words, title matches beat abstract matches and exact
+matches beat typos. BM25 breaks the remaining ties. (Fuzzy matches in tantivy score a constant anyway,
+and stemmed fields defeat fuzzy matching, so each text field is indexed twice: stemmed for BM25 and
+phrases, plain for exact, typo and prefix matching.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+import tantivy
+from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
+
+from paperwire.search.query import And, AndNot, DateRange, Node, Or, Phrase, Word
+from paperwire.store import Store, StoredPaper
+
+SCHEMA_VERSION = 1
+STATE_FILE = "paperwire-index.json"
+STEM, PLAIN = "pw_stem", "pw_plain"
+
+# Per-word scores (see module docstring). WORD_BASE dwarfs every bonus so coverage decides first.
+WORD_BASE = 100.0
+BONUS = {
+    ("title", "exact"): 10.0,
+    ("title", "stem"): 9.0,
+    ("authors", "exact"): 9.0,
+    ("title", "prefix"): 7.0,
+    ("title", "typo"): 6.5,
+    ("abstract", "exact"): 5.0,
+    ("abstract", "stem"): 4.5,
+    ("authors", "typo"): 4.0,
+    ("abstract", "prefix"): 3.0,
+    ("abstract", "typo"): 2.5,
+    ("category", "exact"): 5.0,
+}
+PHRASE_BONUS = {"title": 8.0, "abstract": 4.0}
+TIE_BREAK = 0.01  # BM25 scale: ties only
+# Typo tolerance like the best engines: 1 edit from 5 letters, 2 from 9 (a transposition is one edit).
+ONE_TYPO, TWO_TYPOS = 5, 9
+MIN_PREFIX = 2
+_STOPWORD_TEXT = (
+    "a an and are as at be by for from has in is it its of on or that the this to was were will with we our"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split(" "))
+
+
+def _analyzer(stem: bool) -> tantivy.TextAnalyzer:
+    builder = (
+        TextAnalyzerBuilder(Tokenizer.simple()).filter(Filter.remove_long(40)).filter(Filter.lowercase())
+    )
+    builder = builder.filter(Filter.ascii_fold())
+    if stem:
+        builder = builder.filter(Filter.stemmer("english"))
+    return builder.build()
+
+
+STEM_ANALYZER = _analyzer(stem=True)
+PLAIN_ANALYZER = _analyzer(stem=False)
+
+
+def plain_tokens(text: str) -> list[str]:
+    return PLAIN_ANALYZER.analyze(text)
+
+
+def stem_of(token: str) -> str:
+    stems = STEM_ANALYZER.analyze(token)
+    return stems[0] if stems else token
+
+
+def build_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    sb.add_text_field("title", tokenizer_name=STEM, index_option="position")
+    sb.add_text_field("title_plain", tokenizer_name=PLAIN, index_option="freq")
+    sb.add_text_field("abstract", tokenizer_name=STEM, index_option="position")
+    sb.add_text_field("abstract_plain", tokenizer_name=PLAIN, index_option="freq")
+    sb.add_text_field("authors", tokenizer_name=PLAIN, index_option="position")
+    # Categories lower-cased, whole (cs.cl) and by archive (cs), so cs.* is one term lookup.
+    sb.add_text_field("category", tokenizer_name="raw")
+    sb.add_text_field("archive", tokenizer_name="raw")
+    sb.add_date_field("published", indexed=True, fast=True)
+    sb.add_float_field("trending", fast=True)
+    return sb.build()
+
+
+class IndexBusy(RuntimeError):
+    """Another process is writing this index (tantivy allows one writer)."""
+
+
+@dataclass
+class Filters:
+    published_from: date | None = None
+    published_to: date | None = None
+    categories: tuple[str, ...] = ()  # "cs.CL", or "cs.*" / "cs" for a whole archive
+    authors: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.published_from or self.published_to or self.categories or self.authors)
+
+
+class KeywordIndex:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.schema = build_schema()
+        state = self.read_state()
+        if state and state.get("schema") != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"the index at {self.path} is from another version: run `paperwire index --rebuild`"
+            )
+        self.index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
+        self.index.register_tokenizer(STEM, STEM_ANALYZER)
+        self.index.register_tokenizer(PLAIN, PLAIN_ANALYZER)
+        self._meta_mtime = self._meta_stamp()
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    def read_state(self) -> dict:
+        try:
+            return json.loads((self.path / STATE_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _write_state(self, change_seq: int, docs: int) -> None:
+        tmp = self.path / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, "change_seq": change_seq, "docs": docs}))
+        os.replace(tmp, self.path / STATE_FILE)
+
+    @property
+    def change_seq(self) -> int:
+        return int(self.read_state().get("change_seq", 0))
+
+    def _meta_stamp(self) -> float:
+        try:
+            return (self.path / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def _writer(self) -> tantivy.IndexWriter:
+        try:
+            return self.index.writer(heap_size=256 * 1024 * 1024, num_threads=2)
+        except ValueError as exc:
+            if "LockBusy" in str(exc) or "lock" in str(exc).lower():
+                raise IndexBusy(f"another process is writing the index at {self.path}") from None
+            raise
+
+    def catch_up(
+        self,
+        store: Store,
+        *,
+        rebuild: bool = False,
+        batch: int = 5000,
+        commit_every: int = 100_000,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply every store change after the index's watermark; returns how many papers were (re)indexed.
+
+        Idempotent: a paper is deleted by id before it is added again, so replaying changes after a
+        crash between tantivy's commit and the watermark update does no harm."""
+        writer = self._writer()
+        try:
+            seq = 0 if rebuild else self.change_seq
+            if rebuild:
+                writer.delete_all_documents()
+            done = pending = 0
+            while True:
+                changes = store.changes_since(seq, limit=batch)
+                if not changes:
+                    break
+                for paper in changes:
+                    writer.delete_documents("id", paper.id)
+                    if not paper.deleted:
+                        writer.add_document(self._document(paper))
+                seq = changes[-1].change_seq
+                done += len(changes)
+                pending += len(changes)
+                if pending >= commit_every:
+                    self._commit(writer, seq)
+                    pending = 0
+                if on_progress:
+                    on_progress(done)
+            if pending or rebuild:
+                self._commit(writer, seq)
+            elif not self.read_state():
+                self._write_state(seq, self._count())
+            return done
+        finally:
+            writer.wait_merging_threads()
+
+    def _commit(self, writer: tantivy.IndexWriter, seq: int) -> None:
+        writer.commit()
+        self.index.reload()
+        self._write_state(seq, self._count())
+
+    def _count(self) -> int:
+        return self.index.searcher().num_docs
+
+    @staticmethod
+    def _document(p: StoredPaper) -> tantivy.Document:
+        doc = tantivy.Document()
+        doc.add_text("id", p.id)
+        doc.add_text("title", p.title)
+        doc.add_text("title_plain", p.title)
+        doc.add_text("abstract", p.abstract)
+        doc.add_text("abstract_plain", p.abstract)
+        for author in p.authors:
+            doc.add_text("authors", author.name)
+        for category in p.categories:
+            doc.add_text("category", category.lower())
+        for archive in dict.fromkeys(c.split(".")[0].lower() for c in p.categories):
+            doc.add_text("archive", archive)
+        if p.published:
+            doc.add_date("published", p.published)
+        doc.add_float("trending", 0.0)
+        return doc
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def searcher(self) -> tantivy.Searcher:
+        """A searcher on the newest commit: readers in other processes see a writer's commits."""
+        stamp = self._meta_stamp()
+        if stamp != self._meta_mtime:
+            self.index.reload()
+            self._meta_mtime = stamp
+        return self.index.searcher()
+
+    def ids(self, searcher: tantivy.Searcher, hits: Iterable[tuple[object, tantivy.DocAddress]]) -> list[str]:
+        return [searcher.doc(address)["id"][0] for _, address in hits]
+
+
+# -- query building --------------------------------------------------------------------------------------
+
+
+class QueryBuilder:
+    """Turns the parsed query language into tantivy queries for one schema."""
+
+    def __init__(self, schema: tantivy.Schema):
+        self.schema = schema
+
+    def _const(self, query: Query, field: str, how: str) -> Query:
+        return Query.const_score_query(query, WORD_BASE + BONUS[(field, how)])
+
+    def word(self, word: Word) -> Query | None:
+        """One query word: matched anywhere it may be, scored by its best match."""
+        if word.field == "category":
+            return self.category(word.text)
+        tokens = plain_tokens(word.text)
+        if not tokens:
+            return None
+        if len(tokens) > 1:  # "gpt-4", "k-means": every part must match
+            parts = [
+                self.word(Word(t, word.field, word.prefix and i == len(tokens) - 1))
+                for i, t in enumerate(tokens)
+            ]
+            return _all([p for p in parts if p is not None])
+        token = tokens[0]
+        fields = ("title", "abstract", "authors") if word.field == "all" else (word.field,)
+        options = []
+        for field in fields:
+            options.extend(self._token_options(field, token, word.prefix))
+        return Query.disjunction_max_query(options) if options else None
+
+    def _token_options(self, field: str, token: str, prefix: bool) -> list[Query]:
+        s = self.schema
+        if field == "authors":
+            options = [self._const(Query.term_query(s, "authors", token), "authors", "exact")]
+            if len(token) >= ONE_TYPO:
+                options.append(self._const(_fuzzy(s, "authors", token), "authors", "typo"))
+            return options
+        plain = f"{field}_plain"
+        options = [
+            self._const(Query.term_query(s, plain, token), field, "exact"),
+            self._const(Query.term_query(s, field, stem_of(token)), field, "stem"),
+        ]
+        if len(token) >= ONE_TYPO:
+            options.append(self._const(_fuzzy(s, plain, token), field, "typo"))
+        if prefix and len(token) >= MIN_PREFIX:
+            options.append(
+                self._const(Query.fuzzy_term_query(s, plain, token, distance=0, prefix=True), field, "prefix")
+            )
+        return options
+
+    def phrase(self, phrase: Phrase) -> Query | None:
+        fields = ("title", "abstract") if phrase.field == "all" else (phrase.field,)
+        options = []
+        for field in fields:
+            analyzer = PLAIN_ANALYZER if field == "authors" else STEM_ANALYZER
+            words = [t for w in phrase.words for t in analyzer.analyze(w)]
+            if not words:
+                continue
+            query = (
+                Query.phrase_query(self.schema, field, words)
+                if len(words) > 1
+                else Query.term_query(self.schema, field, words[0])
+            )
+            weight = WORD_BASE * len(phrase.words) + BONUS.get((field, "exact"), 5.0)
+            options.append(Query.const_score_query(query, weight))
+        return Query.disjunction_max_query(options) if options else None
+
+    def category(self, text: str) -> Query:
+        value = text.strip().lower()
+        if value.endswith(".*"):
+            value = value[:-2]
+        field = "category" if "." in value else "archive"
+        # "hep-th" is both an archive and a category; archives cover both.
+        return Query.const_score_query(
+            Query.term_query(self.schema, field, value), WORD_BASE + BONUS[("category", "exact")]
+        )
+
+    def date_range(self, start: datetime | None, end: datetime | None) -> Query:
+        return Query.const_score_query(
+            Query.range_query(self.schema, "published", tantivy.FieldType.Date, start, end), 0.0
+        )
+
+    def node(self, node: Node) -> Query | None:
+        if isinstance(node, Word):
+            return self.word(node)
+        if isinstance(node, Phrase):
+            return self.phrase(node)
+        if isinstance(node, DateRange):
+            return self.date_range(node.start, node.end)
+        if isinstance(node, And):
+            return _all([q for q in (self.node(p) for p in node.parts) if q is not None])
+        if isinstance(node, Or):
+            parts = [q for q in (self.node(p) for p in node.parts) if q is not None]
+            return Query.boolean_query([(Occur.Should, q) for q in parts]) if parts else None
+        if isinstance(node, AndNot):
+            keep, drop = self.node(node.keep), self.node(node.drop)
+            if keep is None:
+                return None
+            if drop is None:
+                return keep
+            return Query.boolean_query([(Occur.Must, keep), (Occur.MustNot, drop)])
+        raise TypeError(node)
+
+    def plain(self, words: list[Word], phrases: list[Phrase], min_match: int) -> Query | None:
+        """Plain words: at least ``min_match`` of them, plus bonuses for phrases and BM25 tie-breaks."""
+        clauses = [q for q in (self.word(w) for w in words) if q is not None]
+        phrase_clauses = [q for q in (self.phrase(p) for p in phrases) if q is not None]
+        if not clauses and not phrase_clauses:
+            return None
+        required: list[tuple[Occur, Query]] = [(Occur.Must, q) for q in phrase_clauses]
+        if clauses:
+            at_least = max(1, min(min_match, len(clauses)))
+            required.append((Occur.Must, Query.boolean_query([(Occur.Should, q) for q in clauses], at_least)))
+        bonus = self._plain_bonus(words)
+        return Query.boolean_query(required + [(Occur.Should, b) for b in bonus])
+
+    def _plain_bonus(self, words: list[Word]) -> list[Query]:
+        tokens = [t for w in words for t in plain_tokens(w.text)]
+        bonus = []
+        if len(tokens) > 1:
+            # The words together, in order, as typed (the last one may be unfinished, so leave it out
+            # of the phrase when it is a prefix).
+            for field in ("title", "abstract"):
+                stems = [stem_of(t) for t in tokens]
+                phrase = Query.phrase_query(self.schema, field, stems)
+                bonus.append(Query.const_score_query(phrase, PHRASE_BONUS[field]))
+        stems = [stem_of(t) for t in tokens if t not in STOPWORDS]
+        bm25 = [
+            (Occur.Should, Query.boost_query(Query.term_query(self.schema, "title", s), 2.0)) for s in stems
+        ]
+        bm25 += [(Occur.Should, Query.term_query(self.schema, "abstract", s)) for s in stems]
+        if bm25:
+            bonus.append(Query.boost_query(Query.boolean_query(bm25), TIE_BREAK))
+        return bonus
+
+    def filters(self, filters: Filters) -> list[Query]:
+        out: list[Query] = []
+        if filters.published_from or filters.published_to:
+            start = (
+                datetime.combine(filters.published_from, time.min, tzinfo=UTC)
+                if filters.published_from
+                else None
+            )
+            end = (
+                datetime.combine(filters.published_to, time.max, tzinfo=UTC) if filters.published_to else None
+            )
+            out.append(self.date_range(start, end))
+        if filters.categories:
+            options = [(Occur.Should, self.category(c)) for c in filters.categories]
+            out.append(Query.const_score_query(Query.boolean_query(options), 0.0))
+        for author in filters.authors:
+            tokens = plain_tokens(author)
+            if tokens:
+                q = (
+                    Query.phrase_query(self.schema, "authors", tokens)
+                    if len(tokens) > 1
+                    else Query.term_query(self.schema, "authors", tokens[0])
+                )
+                out.append(Query.const_score_query(q, 0.0))
+        return out
+
+
+def _fuzzy(schema: tantivy.Schema, field: str, token: str) -> Query:
+    distance = 2 if len(token) >= TWO_TYPOS else 1
+    return Query.fuzzy_term_query(schema, field, token, distance=distance, transposition_cost_one=True)
+
+
+def _all(parts: list[Query]) -> Query | None:
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return Query.boolean_query([(Occur.Must, q) for q in parts])
+
+
+def with_filters(query: Query | None, filters: list[Query]) -> Query:
+    if query is None and not filters:
+        return Query.all_query()
+    parts = ([(Occur.Must, query)] if query is not None else [(Occur.Must, Query.all_query())]) + [
+        (Occur.Must, f) for f in filters
+    ]
+    return parts[0][1] if len(parts) == 1 else Query.boolean_query(parts)
+
+
+_WORDISH = re.compile(r"\w")
+
+
+def meaningful(words: list[Word]) -> list[Word]:
+    """Drop stopwords from a plain query, unless nothing else is left."""
+    kept = [w for w in words if w.text.lower() not in STOPWORDS and _WORDISH.search(w.text)]
+    return kept or words
