@@ -181,7 +181,7 @@ class KeywordIndex:
                 if not changes:
                     break
                 for paper in changes:
-                    writer.delete_documents("id", paper.id)
+                    writer.delete_documents_by_term("id", paper.id)
                     if not paper.deleted:
                         writer.add_document(self._document(paper))
                 seq = changes[-1].change_seq

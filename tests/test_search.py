@@ -1,0 +1,313 @@
+"""Search behaviour: ranking, typos, prefixes, syntax, filters, fallback, bad queries, index catch-up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+
+from paperwire.models import Author, Paper, Tombstone
+from paperwire.search import Filters, QueryError, SearchEngine
+from paperwire.search.keyword import IndexBusy, KeywordIndex
+from paperwire.search.query import And, AndNot, DateRange, Or, Phrase, Word, parse_query
+from paperwire.store import Store
+
+
+def p(
+    pid: str,
+    title: str,
+    abstract: str = "",
+    *,
+    cats=("cs.CL",),
+    authors=("Ada Lovelace",),
+    day=1,
+    month=1,
+    year=2024,
+) -> Paper:
+    return Paper(
+        id=pid,
+        title=title,
+        abstract=abstract,
+        authors=[Author(a) for a in authors],
+        categories=list(cats),
+        published=datetime(year, month, day, tzinfo=UTC),
+        source="test",
+    )
+
+
+CORPUS = [
+    p(
+        "2401.00001",
+        "Speculative decoding for fast language model inference",
+        "We draft tokens and verify them.",
+    ),
+    p(
+        "2401.00002",
+        "Fast inference with small draft models",
+        "Speculative decoding accelerates generation.",
+        day=2,
+    ),
+    p(
+        "2401.00003",
+        "Decoding strategies for machine translation",
+        "Beam search and sampling compared.",
+        day=3,
+    ),
+    p(
+        "2401.00004",
+        "Spanish trochaic verse and prosody",
+        "A corpus study of Spanish poetry.",
+        cats=("cs.CL", "cs.DL"),
+        day=4,
+    ),
+    p(
+        "2401.00005",
+        "Reinforcement learning from human feedback",
+        "Reward models trained on preferences.",
+        cats=("cs.LG",),
+        day=5,
+    ),
+    p(
+        "2401.00006",
+        "Neutrino oscillation in matter",
+        "Oscillation probabilities of neutrinos.",
+        cats=("hep-ph",),
+        authors=("Adrian Del Maestro",),
+        day=6,
+        year=2023,
+    ),
+    p(
+        "2401.00007",
+        "Neutrino masses from cosmology",
+        "Cosmological bounds on neutrino masses.",
+        cats=("astro-ph.CO", "hep-ph"),
+        day=7,
+        month=2,
+    ),
+    p(
+        "hep-th/9901001",
+        "Strings and branes",
+        "Old-style paper about D-branes.",
+        cats=("hep-th",),
+        authors=("Juan Maldacena",),
+        year=1999,
+    ),
+]
+
+
+@pytest.fixture
+def engine(tmp_path, store) -> SearchEngine:
+    store.apply(CORPUS)
+    index = KeywordIndex(tmp_path / "index")
+    index.catch_up(store)
+    return SearchEngine(store, index)
+
+
+def ids(result) -> list[str]:
+    return [h.id for h in result.hits]
+
+
+def test_title_match_ranks_above_abstract_match(engine):
+    assert ids(engine.search("speculative decoding", mode="keyword"))[:2] == ["2401.00001", "2401.00002"]
+
+
+def test_more_words_matched_ranks_higher(engine):
+    r = engine.search("decoding inference fast", mode="keyword")
+    # 00001 has all three words in its title; 00002 two of them; 00003 only "decoding".
+    assert ids(r)[:3] == ["2401.00001", "2401.00002", "2401.00003"]
+
+
+def test_typos_are_forgiven_and_rank_below_exact(engine):
+    r = engine.search("speculatve decodng", mode="keyword")
+    assert ids(r)[:2] == ["2401.00001", "2401.00002"]
+    assert "typo" in " ".join(r.hits[0].matched)
+    exact = engine.search("speculative decoding", mode="keyword").hits[0].score
+    assert r.hits[0].score < exact
+
+
+def test_typo_budget_depends_on_word_length(engine):
+    assert ids(engine.search("neutrnio", mode="keyword"))  # 8 letters: 1 transposition allowed
+    assert not ids(engine.search("nuetrnio", mode="keyword"))  # two edits in an 8-letter word
+    assert ids(engine.search("reinforcment lerning", mode="keyword"))[0] == "2401.00005"
+    assert ids(engine.search("reinfrocemnt", mode="keyword"))[0] == "2401.00005"  # 2 edits in 13 letters
+    assert not ids(engine.search("bmae", mode="keyword"))  # short words must be exact ("beam")
+
+
+def test_last_word_is_a_prefix(engine):
+    r = engine.search("spanish troc", mode="keyword")
+    assert ids(r)[0] == "2401.00004"
+    assert "<mark>trochaic</mark>" in str(r.hits[0].title_html).lower()
+    assert ids(engine.search("reinforcement lear", mode="keyword"))[0] == "2401.00005"
+
+
+def test_authors_are_searchable(engine):
+    assert ids(engine.search("maldacena", mode="keyword")) == ["hep-th/9901001"]
+    assert ids(engine.search("au:del_maestro", mode="keyword")) == ["2401.00006"]
+    assert ids(engine.search('au:"Del Maestro"', mode="keyword")) == ["2401.00006"]
+
+
+def test_field_prefixes(engine):
+    assert ids(engine.search("ti:inference", mode="keyword")) == ["2401.00001", "2401.00002"] or set(
+        ids(engine.search("ti:inference", mode="keyword"))
+    ) == {"2401.00001", "2401.00002"}
+    assert ids(engine.search("abs:speculative", mode="keyword")) == ["2401.00002"]
+    assert set(ids(engine.search("cat:hep-ph", mode="keyword"))) == {"2401.00006", "2401.00007"}
+    assert set(ids(engine.search("cat:astro-ph.*", mode="keyword"))) == {"2401.00007"}
+    assert set(ids(engine.search("all:neutrino", mode="keyword"))) == {"2401.00006", "2401.00007"}
+
+
+def test_boolean_operators_and_phrases(engine):
+    assert ids(engine.search("neutrino ANDNOT oscillation", mode="keyword")) == ["2401.00007"]
+    assert set(ids(engine.search("branes OR rewards", mode="keyword"))) == {"hep-th/9901001", "2401.00005"}
+    assert set(ids(engine.search("ti:neutrino AND cat:astro-ph.CO", mode="keyword"))) == {"2401.00007"}
+    assert ids(engine.search('"draft models"', mode="keyword")) == ["2401.00002"]
+    assert ids(engine.search('"models draft"', mode="keyword")) == []
+    r = engine.search("(neutrino OR strings) ANDNOT cat:hep-ph", mode="keyword")
+    assert ids(r) == ["hep-th/9901001"]
+
+
+def test_invalid_syntax_falls_back_to_plain_words(engine):
+    for text in ['"speculative decoding', "(speculative decoding", "speculative AND", "OR decoding ti:"]:
+        r = engine.search(text, mode="keyword")
+        assert r.fallback, text
+        assert "2401.00001" in ids(r), text
+
+
+def test_filters(engine):
+    f = Filters(categories=("hep-ph",))
+    assert set(ids(engine.search("neutrino", f, mode="keyword"))) == {"2401.00006", "2401.00007"}
+    f = Filters(categories=("astro-ph.*",))
+    assert ids(engine.search("neutrino", f, mode="keyword")) == ["2401.00007"]
+    f = Filters(published_from=date(2024, 1, 1))
+    assert ids(engine.search("neutrino", f, mode="keyword")) == ["2401.00007"]
+    f = Filters(published_to=date(2023, 12, 31))
+    assert ids(engine.search("", f, mode="keyword")) == ["2401.00006", "hep-th/9901001"]
+    f = Filters(authors=("Juan Maldacena",))
+    assert ids(engine.search("", f, mode="keyword")) == ["hep-th/9901001"]
+    r = engine.search("", Filters(categories=("cs.*",)), mode="keyword")
+    assert r.total == 5
+
+
+def test_empty_query_lists_newest_with_pagination(engine):
+    first = engine.search("   ", per_page=3, mode="keyword")
+    assert first.total == len(CORPUS)
+    assert ids(first) == ["2401.00007", "2401.00005", "2401.00004"]
+    second = engine.search("", page=2, per_page=3, mode="keyword")
+    assert ids(second) == ["2401.00003", "2401.00002", "2401.00001"]
+    assert first.pages == 3
+
+
+def test_sort_by_date(engine):
+    r = engine.search("neutrino", sort="date", mode="keyword")
+    assert ids(r) == ["2401.00007", "2401.00006"]
+
+
+def test_bad_queries_get_clear_errors(engine):
+    with pytest.raises(QueryError, match="too long"):
+        engine.search("x" * 501)
+    with pytest.raises(QueryError, match="control characters"):
+        engine.search("neutrino\x00")
+    with pytest.raises(QueryError, match="mode"):
+        engine.search("x", mode="magic")
+    with pytest.raises(QueryError, match="not available"):
+        engine.search("x", page=10_000, per_page=100)
+
+
+def test_highlights_are_escaped(tmp_path, sqlite_store):
+    sqlite_store.apply(
+        [p("2401.00009", "<script>alert(1)</script> & attention", "Attention <b>is</b> all & more.")]
+    )
+    index = KeywordIndex(tmp_path / "ix")
+    index.catch_up(sqlite_store)
+    hit = SearchEngine(sqlite_store, index).search("attention", mode="keyword").hits[0]
+    assert str(hit.title_html) == "&lt;script&gt;alert(1)&lt;/script&gt; &amp; <mark>attention</mark>"
+    assert "<b>" not in str(hit.abstract_html) and "<mark>Attention</mark>" in str(hit.abstract_html)
+
+
+def test_index_catches_up_incrementally_and_idempotently(tmp_path, store):
+    index = KeywordIndex(tmp_path / "ix")
+    store.apply(CORPUS[:3])
+    assert index.catch_up(store) == 3
+    assert index.catch_up(store) == 0
+    engine = SearchEngine(store, index)
+    assert engine.search("neutrino", mode="keyword").total == 0
+    store.apply(CORPUS[3:])
+    assert index.catch_up(store) == len(CORPUS) - 3
+    assert engine.search("neutrino", mode="keyword").total == 2
+    # An update replaces the document; a deletion removes it.
+    later = datetime(2025, 1, 1, tzinfo=UTC)
+    store.apply([replace(CORPUS[5], version=2, title="Sterile neutrinos", updated=later)])
+    store.apply(
+        [
+            replace(
+                CORPUS[6],
+                version=2,
+                title="Tachyons everywhere",
+                abstract="Faster than light.",
+                updated=later,
+            )
+        ]
+    )
+    store.apply([Tombstone("hep-th/9901001")])
+    assert index.catch_up(store) == 3
+    assert ids(engine.search("neutrino", mode="keyword")) == ["2401.00006"]
+    assert engine.search("oscillation", mode="keyword").hits[0].title == "Sterile neutrinos"
+    assert ids(engine.search("tachyons", mode="keyword")) == ["2401.00007"]
+    assert engine.search("branes", mode="keyword").total == 0
+    assert index.change_seq == store.last_change_seq()
+    rebuilt = index.catch_up(store, rebuild=True)
+    assert rebuilt == len(CORPUS) and engine.search("", mode="keyword").total == len(CORPUS) - 1
+
+
+def test_one_writer_at_a_time(tmp_path, sqlite_store):
+    index = KeywordIndex(tmp_path / "ix")
+    writer = index._writer()
+    try:
+        with pytest.raises(IndexBusy):
+            KeywordIndex(tmp_path / "ix").catch_up(sqlite_store)
+    finally:
+        writer.rollback()
+        del writer
+
+
+def test_reader_process_sees_writers_commits(tmp_path, sqlite_store):
+    """A long-lived reader (like a web worker) picks up another process's commits without restarting."""
+    index = KeywordIndex(tmp_path / "ix")
+    sqlite_store.apply(CORPUS[:2])
+    index.catch_up(sqlite_store)
+    reader = SearchEngine(sqlite_store, index)
+    assert reader.search("neutrino", mode="keyword").total == 0
+    sqlite_store.apply(CORPUS[2:])
+    writer = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from paperwire.search.keyword import KeywordIndex; from paperwire.store import Store;"
+            "print(KeywordIndex(sys.argv[1]).catch_up(Store.open(sys.argv[2])))",
+            str(tmp_path / "ix"),
+            str(sqlite_store.engine.url),
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        check=True,
+    )
+    assert writer.stdout.strip() == str(len(CORPUS) - 2)
+    assert reader.search("neutrino", mode="keyword").total == 2
+
+
+def test_parser_shapes():
+    assert parse_query("a b").root == And((Word("a"), Word("b", prefix=True)))
+    assert parse_query('ti:"x y" OR au:z').root == Or((Phrase(("x", "y"), "title"), Word("z", "authors")))
+    q = parse_query("a ANDNOT b")
+    assert q.root == AndNot(Word("a"), Word("b")) and not q.plain
+    q = parse_query("submittedDate:[202301010000 TO 202312312359]")
+    assert isinstance(q.root, DateRange) and q.root.start.year == 2023 and q.root.end.month == 12
+    assert parse_query("ti:(quantum gravity)").root == And(
+        (Word("quantum", "title"), Word("gravity", "title"))
+    )
+    assert parse_query("").root is None
