@@ -14,7 +14,6 @@ from paperwire.models import Author, Paper, Tombstone
 from paperwire.search import Filters, QueryError, SearchEngine
 from paperwire.search.keyword import IndexBusy, KeywordIndex
 from paperwire.search.query import And, AndNot, DateRange, Or, Phrase, Word, parse_query
-from paperwire.store import Store
 
 
 def p(
