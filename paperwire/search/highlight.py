@@ -14,6 +14,7 @@ from paperwire.search.keyword import MIN_PREFIX, ONE_TYPO, STOPWORDS, TWO_TYPOS,
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 SNIPPET_CHARS = 320
+_UNSEEN = object()
 
 
 def fold(word: str) -> str:
@@ -46,8 +47,6 @@ class Highlighter:
         return bool(self.tokens)
 
     def _match(self, word: str) -> tuple[str, str] | None:
-        if word in self._cache:
-            return self._cache[word]
         result = None
         if word in self.tokens:
             result = (word, "exact")
@@ -71,9 +70,15 @@ class Highlighter:
     def marks(self, text: str) -> list[Mark]:
         if not self.tokens or not text:
             return []
+        # ASCII text folds by lower-casing, with offsets unchanged: do it once, not per word.
+        folded = text.lower() if text.isascii() else None
+        cache, match = self._cache, self._match
         out = []
-        for m in _WORD.finditer(text):
-            found = self._match(fold(m.group()))
+        for m in _WORD.finditer(folded if folded is not None else text):
+            word = m.group() if folded is not None else fold(m.group())
+            found = cache.get(word, _UNSEEN)
+            if found is _UNSEEN:
+                found = cache[word] = match(word)
             if found:
                 out.append(Mark(m.start(), m.end(), found[0], found[1]))
         return out
@@ -89,9 +94,9 @@ class Highlighter:
         parts.append(escape(text[at:]))
         return Markup("").join(parts)
 
-    def snippet(self, text: str, width: int = SNIPPET_CHARS) -> Markup:
+    def snippet(self, text: str, width: int = SNIPPET_CHARS, marks: list[Mark] | None = None) -> Markup:
         """The window of ``text`` with the most distinct matched words, cut at word boundaries."""
-        marks = self.marks(text)
+        marks = self.marks(text) if marks is None else marks
         if len(text) <= width or not marks:
             cut = text if len(text) <= width else text[: text.rfind(" ", 0, width) or width] + " …"
             return self.html(cut, [m for m in marks if m.end <= len(cut)])
@@ -120,12 +125,12 @@ class Highlighter:
             (Markup("… ") if start else Markup("")) + body + (Markup(" …") if end < len(text) else Markup(""))
         )
 
-    def why(self, fields: dict[str, str]) -> list[str]:
-        """Short reasons, e.g. ``title: "speculative"``, ``abstract: "decoding" (typo)``."""
+    def why(self, fields: dict[str, list[Mark]]) -> list[str]:
+        """Short reasons from each field's marks, e.g. ``title: "speculative"``, ``abstract: "decoding" (typo)``."""
         reasons = []
-        for name, text in fields.items():
+        for name, marks in fields.items():
             seen: dict[str, str] = {}
-            for mark in self.marks(text):
+            for mark in marks:
                 if mark.query_word not in seen or mark.how == "exact":
                     seen[mark.query_word] = mark.how
             if seen:

@@ -73,9 +73,20 @@ def plain_tokens(text: str) -> list[str]:
     return PLAIN_ANALYZER.analyze(text)
 
 
+_STEMS: dict[str, str] = {}
+_STEM_CACHE_LIMIT = 500_000
+
+
 def stem_of(token: str) -> str:
-    stems = STEM_ANALYZER.analyze(token)
-    return stems[0] if stems else token
+    """The index's stem of one token; cached, since highlighting asks for the same words again and again."""
+    stem = _STEMS.get(token)
+    if stem is None:
+        stems = STEM_ANALYZER.analyze(token)
+        stem = stems[0] if stems else token
+        if len(_STEMS) >= _STEM_CACHE_LIMIT:
+            _STEMS.clear()
+        _STEMS[token] = stem
+    return stem
 
 
 def build_schema() -> tantivy.Schema:

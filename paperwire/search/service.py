@@ -120,14 +120,30 @@ class SearchEngine:
             took_ms=(time.perf_counter() - started) * 1000,
         )
 
+    def compile(self, query: str, filters: Filters | None = None) -> tantivy.Query:
+        """The tantivy query a search for ``query`` runs first (every word required); for benchmarks."""
+        parsed = parse_query(query)
+        filter_queries = self.builder.filters(filters or Filters())
+        if parsed.root is None:
+            return with_filters(None, filter_queries)
+        if parsed.plain:
+            words, phrases = self._plain_parts(parsed.root)
+            return with_filters(self.builder.plain(words, phrases, len(words)), filter_queries)
+        return with_filters(self.builder.node(parsed.root) or tantivy.Query.empty_query(), filter_queries)
+
+    @staticmethod
+    def _plain_parts(root) -> tuple[list[Word], list[Phrase]]:  # noqa: ANN001
+        parts = root.parts if isinstance(root, And) else (root,)
+        return meaningful([p for p in parts if isinstance(p, Word)]), [
+            p for p in parts if isinstance(p, Phrase)
+        ]
+
     def _plain(
         self, searcher, root, filter_queries, sort, offset, per_page
     ) -> tuple[tantivy.SearchResult, bool]:
         """All words first; when fewer papers than a page match them all, accept one word fewer, and so
         on (papers matching more words still rank first: each word adds to the score)."""
-        parts = root.parts if isinstance(root, And) else (root,)
-        words = meaningful([p for p in parts if isinstance(p, Word)])
-        phrases = [p for p in parts if isinstance(p, Phrase)]
+        words, phrases = self._plain_parts(root)
         need = max(1, len(words))
         result = None
         for at_least in range(need, 0, -1):
@@ -158,18 +174,21 @@ class SearchEngine:
             paper = papers.get(pid)
             if paper is None:  # deleted in the store after the index saw it; the next catch-up drops it
                 continue
+            title_marks = highlighter.marks(paper.title)
+            abstract_marks = highlighter.marks(paper.abstract)
+            authors_text = "; ".join(a.name for a in paper.authors)
             hits.append(
                 Hit(
                     id=pid,
                     score=float(score) if isinstance(score, float) else 0.0,
                     paper=paper,
-                    title_html=highlighter.html(paper.title),
-                    abstract_html=highlighter.snippet(paper.abstract),
+                    title_html=highlighter.html(paper.title, title_marks),
+                    abstract_html=highlighter.snippet(paper.abstract, marks=abstract_marks),
                     matched=highlighter.why(
                         {
-                            "title": paper.title,
-                            "abstract": paper.abstract,
-                            "authors": "; ".join(a.name for a in paper.authors),
+                            "title": title_marks,
+                            "abstract": abstract_marks,
+                            "authors": highlighter.marks(authors_text),
                         }
                     ),
                 )

@@ -1,0 +1,142 @@
+"""Search speed at arXiv scale: build a synthetic corpus of N papers, index it, time queries.
+
+    python bench/search.py --n 1000000
+    python bench/search.py --n 3000000 --workdir /data/pwbench
+
+The corpus follows the real records' word distribution (bench/synthetic.py: real words with their
+frequencies plus a Zipfian tail of made-up words, real title/abstract lengths). For each query kind it
+prints p50/p95 of the full `SearchEngine.search()` (parse, build, tantivy, relaxation, fetching the hits
+from the store, highlighting) and, as the baseline in the same run, of raw tantivy executing the very
+same query objects with no Python around them: the ratio is paperwire's overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.synthetic import CorpusModel  # noqa: E402
+from paperwire.ingest.snapshot import paper_from_snapshot  # noqa: E402
+from paperwire.search.keyword import KeywordIndex  # noqa: E402
+from paperwire.search.service import SearchEngine  # noqa: E402
+from paperwire.store import Store  # noqa: E402
+
+
+def build_store(db: Path, n: int) -> Store:
+    store = Store.open(f"sqlite:///{db}")
+    have = store.count()
+    if have >= n:
+        return store
+    model = CorpusModel(seed=1)
+    started = time.monotonic()
+    batch = []
+    for i in range(have, n):
+        batch.append(paper_from_snapshot(model.record(i)))
+        if len(batch) == 5000:
+            store.apply(batch)
+            batch = []
+            if i % 100_000 < 5000:
+                rate = (i - have) / (time.monotonic() - started)
+                print(f"# store: {i:,}/{n:,} papers ({rate:,.0f}/s)", file=sys.stderr)
+    if batch:
+        store.apply(batch)
+    return store
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def make_queries(model: CorpusModel, count: int, seed: int = 7) -> dict[str, list[str]]:
+    """Queries from the corpus vocabulary: words a researcher would type (not the commonest ones)."""
+    rng = random.Random(seed)
+    vocab = [w.strip(".,;:()[]$").lower() for w in model.population[50:4000]]
+    vocab = [w for w in vocab if w.isalpha() and len(w) >= 5]
+
+    def typo(word: str) -> str:
+        i = rng.randrange(1, len(word) - 1)
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :] if rng.random() < 0.5 else word[:i] + word[i + 1 :]
+
+    kinds: dict[str, list[str]] = {"keyword": [], "typo": [], "prefix": [], "phrase/field": []}
+    for _ in range(count):
+        a, b = rng.sample(vocab, 2)
+        kinds["keyword"].append(f"{a} {b}")
+        kinds["typo"].append(f"{typo(a)} {typo(b)}" if len(b) >= 5 else f"{typo(a)} {b}")
+        kinds["prefix"].append(f"{a} {b[: max(3, len(b) // 2)]}")
+        kinds["phrase/field"].append(rng.choice([f'"{a} {b}"', f"ti:{a} AND abs:{b}", f"{a} ANDNOT {b}"]))
+    return kinds
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def time_queries(engine: SearchEngine, queries: list[str]) -> tuple[list[float], list[float]]:
+    ours, raw = [], []
+    searcher = engine.keyword.searcher()
+    for text in queries:
+        t = time.perf_counter()
+        engine.search(text, mode="keyword")
+        ours.append((time.perf_counter() - t) * 1000)
+        q = engine.compile(text)
+        t = time.perf_counter()
+        searcher.search(q, limit=10, count=True)
+        raw.append((time.perf_counter() - t) * 1000)
+    return ours, raw
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=200, help="queries per kind")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pwbench-search"))
+    parser.add_argument("--rebuild-index", action="store_true")
+    args = parser.parse_args()
+    work = args.workdir / str(args.n)
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; N = {args.n:,}")
+    started = time.monotonic()
+    store = build_store(work / "paperwire.db", args.n)
+    print(f"# store ready in {time.monotonic() - started:.0f}s ({store.count():,} papers)", file=sys.stderr)
+    index_dir = work / "index"
+    if args.rebuild_index and index_dir.exists():
+        shutil.rmtree(index_dir)
+    index = KeywordIndex(index_dir)
+    started = time.monotonic()
+    indexed = index.catch_up(store)
+    build_seconds = time.monotonic() - started
+    engine = SearchEngine(store, index)
+    model = CorpusModel(seed=1)
+    queries = make_queries(model, args.queries)
+    for text in queries["keyword"][:20]:  # warm the OS page cache, as a running server would be
+        engine.search(text, mode="keyword")
+    print()
+    print(f"Index build: {indexed:,} papers in {build_seconds:,.0f}s" + (" (already built)" if not indexed else ""))
+    print(f"Index size on disk: {dir_size(index_dir) / 1e9:.2f} GB; store: {(work / 'paperwire.db').stat().st_size / 1e9:.2f} GB")
+    print()
+    print("| query kind | paperwire p50 ms | paperwire p95 ms | raw tantivy p50 ms | raw tantivy p95 ms | overhead (p95 ratio) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, texts in queries.items():
+        ours, raw = time_queries(engine, texts)
+        print(
+            f"| {kind} | {statistics.median(ours):.1f} | {percentile(ours, 0.95):.1f} | "
+            f"{statistics.median(raw):.1f} | {percentile(raw, 0.95):.1f} | {percentile(ours, 0.95) / percentile(raw, 0.95):.2f} |"
+        )
+    print()
+    print(f"Process RSS after the queries: {psutil.Process().memory_info().rss / 1e6:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

