@@ -12,6 +12,7 @@ phrases, plain for exact, typo and prefix matching.)
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -31,6 +32,7 @@ STEM, PLAIN = "pw_stem", "pw_plain"
 
 # Per-word scores (see module docstring). WORD_BASE dwarfs every bonus so coverage decides first.
 WORD_BASE = 100.0
+IDF_BAND = 5.0
 BONUS = {
     ("title", "exact"): 10.0,
     ("title", "stem"): 9.0,
@@ -260,9 +262,24 @@ class QueryBuilder:
 
     def __init__(self, schema: tantivy.Schema):
         self.schema = schema
+        # Set per search: document frequencies weigh words by how specific they are.
+        self.searcher: tantivy.Searcher | None = None
 
-    def _const(self, query: Query, field: str, how: str) -> Query:
-        return Query.const_score_query(query, WORD_BASE + BONUS[(field, how)])
+    def _const(self, query: Query, field: str, how: str, base: float = WORD_BASE) -> Query:
+        return Query.const_score_query(query, base + BONUS[(field, how)])
+
+    def word_base(self, token: str) -> float:
+        """A word's base score, 95 to 105 by how rare it is: in results that match only some of the
+        words, "neutrino" should count more than "oscillation". The band is narrow enough that matching
+        one more word always outweighs it (for queries of up to five words)."""
+        if self.searcher is None:
+            return WORD_BASE
+        n = max(1, self.searcher.num_docs)
+        df = max(
+            self.searcher.doc_freq("title_plain", token), self.searcher.doc_freq("abstract_plain", token)
+        )
+        specificity = math.log((n + 1) / (df + 1)) / math.log(n + 1)
+        return WORD_BASE - IDF_BAND + 2 * IDF_BAND * min(1.0, max(0.0, specificity))
 
     def word(self, word: Word) -> Query | None:
         """One query word: matched anywhere it may be, scored by its best match."""
@@ -279,28 +296,31 @@ class QueryBuilder:
             return _all([p for p in parts if p is not None])
         token = tokens[0]
         fields = ("title", "abstract", "authors") if word.field == "all" else (word.field,)
+        base = self.word_base(token)
         options = []
         for field in fields:
-            options.extend(self._token_options(field, token, word.prefix))
+            options.extend(self._token_options(field, token, word.prefix, base))
         return Query.disjunction_max_query(options) if options else None
 
-    def _token_options(self, field: str, token: str, prefix: bool) -> list[Query]:
+    def _token_options(self, field: str, token: str, prefix: bool, base: float = WORD_BASE) -> list[Query]:
         s = self.schema
         if field == "authors":
-            options = [self._const(Query.term_query(s, "authors", token), "authors", "exact")]
+            options = [self._const(Query.term_query(s, "authors", token), "authors", "exact", base)]
             if len(token) >= ONE_TYPO:
-                options.append(self._const(_fuzzy(s, "authors", token), "authors", "typo"))
+                options.append(self._const(_fuzzy(s, "authors", token), "authors", "typo", base))
             return options
         plain = f"{field}_plain"
         options = [
-            self._const(Query.term_query(s, plain, token), field, "exact"),
-            self._const(Query.term_query(s, field, stem_of(token)), field, "stem"),
+            self._const(Query.term_query(s, plain, token), field, "exact", base),
+            self._const(Query.term_query(s, field, stem_of(token)), field, "stem", base),
         ]
         if len(token) >= ONE_TYPO:
-            options.append(self._const(_fuzzy(s, plain, token), field, "typo"))
+            options.append(self._const(_fuzzy(s, plain, token), field, "typo", base))
         if prefix and len(token) >= MIN_PREFIX:
             options.append(
-                self._const(Query.fuzzy_term_query(s, plain, token, distance=0, prefix=True), field, "prefix")
+                self._const(
+                    Query.fuzzy_term_query(s, plain, token, distance=0, prefix=True), field, "prefix", base
+                )
             )
         return options
 
@@ -443,5 +463,6 @@ _WORDISH = re.compile(r"\w")
 
 def meaningful(words: list[Word]) -> list[Word]:
     """Drop stopwords from a plain query, unless nothing else is left."""
-    kept = [w for w in words if w.text.lower() not in STOPWORDS and _WORDISH.search(w.text)]
+    # The word being typed is kept: "modular for" is on its way to "modular forms".
+    kept = [w for w in words if (w.prefix or w.text.lower() not in STOPWORDS) and _WORDISH.search(w.text)]
     return kept or words

@@ -96,6 +96,7 @@ class SearchEngine:
         filters = filters or Filters()
         filter_queries = self.builder.filters(filters)
         searcher = self.keyword.searcher()
+        self.builder.searcher = searcher
         relaxed = False
         if parsed.root is None:
             # No query: the newest papers (or the trending ones), filtered.
@@ -123,6 +124,7 @@ class SearchEngine:
     def compile(self, query: str, filters: Filters | None = None) -> tantivy.Query:
         """The tantivy query a search for ``query`` runs first (every word required); for benchmarks."""
         parsed = parse_query(query)
+        self.builder.searcher = self.keyword.searcher()
         filter_queries = self.builder.filters(filters or Filters())
         if parsed.root is None:
             return with_filters(None, filter_queries)
