@@ -237,7 +237,7 @@ class KeywordIndex:
             doc.add_text("archive", archive)
         if p.published:
             doc.add_date("published", p.published)
-        doc.add_float("trending", 0.0)
+        doc.add_float("trending", p.trending_score)
         return doc
 
     # -- reading -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Integer,
     MetaData,
     String,
@@ -43,6 +44,8 @@ papers = Table(
     Column("content_hash", String(32), nullable=False),
     # Bumped on every change; derived indexes catch up by reading rows with change_seq > their watermark.
     Column("change_seq", BigInteger, nullable=False),
+    # Set by the trending job (votes with time decay); 0 until then. Derived, so not in content_hash.
+    Column("trending_score", Float, nullable=False, server_default="0"),
     UniqueConstraint("change_seq", name="uq_papers_change_seq"),
 )
 

@@ -35,6 +35,7 @@ _IN_CHUNK = 900
 class StoredPaper(Paper):
     change_seq: int = 0
     deleted: bool = False
+    trending_score: float = 0.0
 
 
 @dataclass
@@ -324,4 +325,5 @@ def _row_to_paper(row) -> StoredPaper:  # noqa: ANN001
         source=row.source,
         change_seq=row.change_seq,
         deleted=row.deleted,
+        trending_score=row.trending_score,
     )
