@@ -40,7 +40,7 @@ BONUS = {
     ("title", "prefix"): 7.0,
     ("title", "typo"): 6.5,
     ("abstract", "exact"): 5.0,
-    ("abstract", "stem"): 4.5,
+    ("abstract", "stem"): 5.0,
     ("authors", "typo"): 4.0,
     ("abstract", "prefix"): 3.0,
     ("abstract", "typo"): 2.5,
@@ -51,6 +51,9 @@ TIE_BREAK = 0.01  # BM25 scale: ties only
 # Typo tolerance like the best engines: 1 edit from 5 letters, 2 from 9 (a transposition is one edit).
 ONE_TYPO, TWO_TYPOS = 5, 9
 MIN_PREFIX = 2
+PREFIX_COMPLETIONS = 64
+# Words in at least this many papers are taken as typed correctly (no typo expansion).
+TRUSTED_WORD_DF = 20
 _STOPWORD_TEXT = (
     "a an and are as at be by for from has in is it its of on or that the this to was were will with we our"
 )
@@ -268,16 +271,20 @@ class QueryBuilder:
     def _const(self, query: Query, field: str, how: str, base: float = WORD_BASE) -> Query:
         return Query.const_score_query(query, base + BONUS[(field, how)])
 
-    def word_base(self, token: str) -> float:
+    def doc_freq(self, token: str) -> int | None:
+        if self.searcher is None:
+            return None
+        return max(
+            self.searcher.doc_freq("title_plain", token), self.searcher.doc_freq("abstract_plain", token)
+        )
+
+    def word_base(self, df: int | None) -> float:
         """A word's base score, 95 to 105 by how rare it is: in results that match only some of the
         words, "neutrino" should count more than "oscillation". The band is narrow enough that matching
         one more word always outweighs it (for queries of up to five words)."""
-        if self.searcher is None:
+        if df is None or self.searcher is None:
             return WORD_BASE
         n = max(1, self.searcher.num_docs)
-        df = max(
-            self.searcher.doc_freq("title_plain", token), self.searcher.doc_freq("abstract_plain", token)
-        )
         specificity = math.log((n + 1) / (df + 1)) / math.log(n + 1)
         return WORD_BASE - IDF_BAND + 2 * IDF_BAND * min(1.0, max(0.0, specificity))
 
@@ -296,24 +303,32 @@ class QueryBuilder:
             return _all([p for p in parts if p is not None])
         token = tokens[0]
         fields = ("title", "abstract", "authors") if word.field == "all" else (word.field,)
-        base = self.word_base(token)
+        df = self.doc_freq(token)
+        base = self.word_base(df)
+        # A word that many papers contain was almost surely typed as meant: its exact and stemmed
+        # matches already rank above any typo match, and expanding it to every word one or two edits
+        # away is the most expensive part of a query.
+        typos = df is None or df < TRUSTED_WORD_DF
         options = []
         for field in fields:
-            options.extend(self._token_options(field, token, word.prefix, base))
+            options.extend(self._token_options(field, token, word.prefix, base, typos))
         return Query.disjunction_max_query(options) if options else None
 
-    def _token_options(self, field: str, token: str, prefix: bool, base: float = WORD_BASE) -> list[Query]:
+    def _token_options(
+        self, field: str, token: str, prefix: bool, base: float = WORD_BASE, typos: bool = True
+    ) -> list[Query]:
         s = self.schema
         if field == "authors":
             options = [self._const(Query.term_query(s, "authors", token), "authors", "exact", base)]
-            if len(token) >= ONE_TYPO:
+            if typos and len(token) >= ONE_TYPO:
                 options.append(self._const(_fuzzy(s, "authors", token), "authors", "typo", base))
             return options
         plain = f"{field}_plain"
-        options = [
-            self._const(Query.term_query(s, plain, token), field, "exact", base),
-            self._const(Query.term_query(s, field, stem_of(token)), field, "stem", base),
-        ]
+        options = [self._const(Query.term_query(s, field, stem_of(token)), field, "stem", base)]
+        if field == "title":
+            # Exact beats stemmed in titles. Abstracts skip the distinction: their plain and stemmed
+            # posting lists are nearly the same long lists, and reading both doubles a query's cost.
+            options.append(self._const(Query.term_query(s, plain, token), field, "exact", base))
         if len(token) >= ONE_TYPO:
             options.append(self._const(_fuzzy(s, plain, token), field, "typo", base))
         if prefix and len(token) >= MIN_PREFIX:
