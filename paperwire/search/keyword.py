@@ -26,7 +26,7 @@ from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
 from paperwire.search.query import And, AndNot, DateRange, Node, Or, Phrase, Word
 from paperwire.store import Store, StoredPaper
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_FILE = "paperwire-index.json"
 STEM, PLAIN = "pw_stem", "pw_plain"
 
@@ -100,7 +100,10 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("title", tokenizer_name=STEM, index_option="position")
     sb.add_text_field("title_plain", tokenizer_name=PLAIN, index_option="freq")
     sb.add_text_field("abstract", tokenizer_name=STEM, index_option="position")
-    sb.add_text_field("abstract_plain", tokenizer_name=PLAIN, index_option="freq")
+    sb.add_text_field("abstract_plain", tokenizer_name=PLAIN, index_option="basic")
+    # Title and abstract together: which papers contain a word anywhere (see QueryBuilder._anywhere).
+    sb.add_text_field("text", tokenizer_name=STEM, index_option="basic")
+    sb.add_text_field("text_plain", tokenizer_name=PLAIN, index_option="basic")
     sb.add_text_field("authors", tokenizer_name=PLAIN, index_option="position")
     # Categories lower-cased, whole (cs.cl) and by archive (cs), so cs.* is one term lookup.
     sb.add_text_field("category", tokenizer_name="raw")
@@ -232,6 +235,9 @@ class KeywordIndex:
         doc.add_text("title_plain", p.title)
         doc.add_text("abstract", p.abstract)
         doc.add_text("abstract_plain", p.abstract)
+        for name in ("text", "text_plain"):
+            doc.add_text(name, p.title)
+            doc.add_text(name, p.abstract)
         for author in p.authors:
             doc.add_text("authors", author.name)
         for category in p.categories:
@@ -274,9 +280,7 @@ class QueryBuilder:
     def doc_freq(self, token: str) -> int | None:
         if self.searcher is None:
             return None
-        return max(
-            self.searcher.doc_freq("title_plain", token), self.searcher.doc_freq("abstract_plain", token)
-        )
+        return self.searcher.doc_freq("text_plain", token)
 
     def word_base(self, df: int | None) -> float:
         """A word's base score, 95 to 105 by how rare it is: in results that match only some of the
@@ -302,42 +306,98 @@ class QueryBuilder:
             ]
             return _all([p for p in parts if p is not None])
         token = tokens[0]
-        fields = ("title", "abstract", "authors") if word.field == "all" else (word.field,)
         df = self.doc_freq(token)
         base = self.word_base(df)
         # A word that many papers contain was almost surely typed as meant: its exact and stemmed
         # matches already rank above any typo match, and expanding it to every word one or two edits
         # away is the most expensive part of a query.
-        typos = df is None or df < TRUSTED_WORD_DF
-        options = []
-        for field in fields:
-            options.extend(self._token_options(field, token, word.prefix, base, typos))
-        return Query.disjunction_max_query(options) if options else None
+        typos = len(token) >= ONE_TYPO and (df is None or df < TRUSTED_WORD_DF)
+        prefix = word.prefix and len(token) >= MIN_PREFIX
+        if word.field == "all":
+            return self._anywhere(token, base, typos, prefix)
+        return Query.disjunction_max_query(self._in_field(word.field, token, base, typos, prefix))
 
-    def _token_options(
-        self, field: str, token: str, prefix: bool, base: float = WORD_BASE, typos: bool = True
-    ) -> list[Query]:
+    def _anywhere(self, token: str, base: float, typos: bool, prefix: bool) -> Query:
+        """A word in the title, abstract or authors.
+
+        Which papers match is decided on ``text`` (title and abstract in one field): one posting list
+        per word, where a union of the title's and the abstract's lists would cost several times more
+        on common words. Whether the match is in the title only adds a bonus, which tantivy evaluates
+        just for the papers that already match."""
+        s = self.schema
+        b = BONUS
+        anywhere = [
+            Query.const_score_query(
+                Query.term_query(s, "text", stem_of(token)), base + b[("abstract", "stem")]
+            ),
+            Query.const_score_query(Query.term_query(s, "authors", token), base + b[("authors", "exact")]),
+        ]
+        in_title = [
+            Query.const_score_query(
+                Query.term_query(s, "title_plain", token), b[("title", "exact")] - b[("abstract", "stem")]
+            ),
+            Query.const_score_query(
+                Query.term_query(s, "title", stem_of(token)), b[("title", "stem")] - b[("abstract", "stem")]
+            ),
+        ]
+        if typos:
+            anywhere.append(
+                Query.const_score_query(_fuzzy(s, "text_plain", token), base + b[("abstract", "typo")])
+            )
+            anywhere.append(
+                Query.const_score_query(_fuzzy(s, "authors", token), base + b[("authors", "typo")])
+            )
+            in_title.append(
+                Query.const_score_query(
+                    _fuzzy(s, "title_plain", token), b[("title", "typo")] - b[("abstract", "typo")]
+                )
+            )
+        if prefix:
+            anywhere.append(
+                Query.const_score_query(self._prefix("text_plain", token), base + b[("abstract", "prefix")])
+            )
+            in_title.append(
+                Query.const_score_query(
+                    self._prefix("title_plain", token), b[("title", "prefix")] - b[("abstract", "prefix")]
+                )
+            )
+        return Query.boolean_query(
+            [
+                (Occur.Must, Query.disjunction_max_query(anywhere)),
+                (Occur.Should, Query.disjunction_max_query(in_title)),
+            ]
+        )
+
+    def _in_field(self, field: str, token: str, base: float, typos: bool, prefix: bool) -> list[Query]:
+        """A word restricted to one field (``ti:``, ``abs:``, ``au:``)."""
         s = self.schema
         if field == "authors":
             options = [self._const(Query.term_query(s, "authors", token), "authors", "exact", base)]
-            if typos and len(token) >= ONE_TYPO:
+            if typos:
                 options.append(self._const(_fuzzy(s, "authors", token), "authors", "typo", base))
             return options
         plain = f"{field}_plain"
-        options = [self._const(Query.term_query(s, field, stem_of(token)), field, "stem", base)]
-        if field == "title":
-            # Exact beats stemmed in titles. Abstracts skip the distinction: their plain and stemmed
-            # posting lists are nearly the same long lists, and reading both doubles a query's cost.
-            options.append(self._const(Query.term_query(s, plain, token), field, "exact", base))
-        if len(token) >= ONE_TYPO:
+        options = [
+            self._const(Query.term_query(s, field, stem_of(token)), field, "stem", base),
+            self._const(Query.term_query(s, plain, token), field, "exact", base),
+        ]
+        if typos:
             options.append(self._const(_fuzzy(s, plain, token), field, "typo", base))
-        if prefix and len(token) >= MIN_PREFIX:
-            options.append(
-                self._const(
-                    Query.fuzzy_term_query(s, plain, token, distance=0, prefix=True), field, "prefix", base
-                )
-            )
+        if prefix:
+            options.append(self._const(self._prefix(plain, token), field, "prefix", base))
         return options
+
+    def _prefix(self, field: str, prefix: str) -> Query:
+        """The word being typed: its most frequent completions (a short prefix like "gr" has thousands,
+        and the rare ones are not what the user is typing)."""
+        if self.searcher is None:
+            return Query.fuzzy_term_query(self.schema, field, prefix, distance=0, prefix=True)
+        completions = [
+            term for term, _ in self.searcher.terms_with_prefix(field, prefix, limit=PREFIX_COMPLETIONS)
+        ]
+        if not completions:
+            return Query.empty_query()
+        return Query.term_set_query(self.schema, field, completions)
 
     def phrase(self, phrase: Phrase) -> Query | None:
         fields = ("title", "abstract") if phrase.field == "all" else (phrase.field,)
