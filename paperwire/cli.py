@@ -106,16 +106,25 @@ def _import(
             f"nothing could be imported from {label}" + (" (no records found)" if not summary.skipped else "")
         )
     if index:
-        _catch_up_index(quiet)
+        _catch_up_index(quiet, vector_limit=get_settings().import_embed_limit)
 
 
-def _catch_up_index(quiet: bool, rebuild: bool = False) -> None:
-    """Bring this node's keyword index up to the store (imports do it unless told --no-index)."""
+def _catch_up_index(
+    quiet: bool,
+    rebuild: bool = False,
+    *,
+    vectors: bool = True,
+    vector_limit: int | None = None,
+    device: str | None = None,
+) -> None:
+    """Bring this node's search index up to the store: keywords (fast, all of it), then vectors, newest
+    papers first, at most ``vector_limit`` of them (imports embed a few, `paperwire index` all)."""
     from paperwire.search.keyword import IndexBusy, KeywordIndex
 
+    settings = get_settings()
     store = _store()
     try:
-        index = KeywordIndex(get_settings().index_dir / "keyword")
+        index = KeywordIndex(settings.index_dir / "keyword")
         behind = store.last_change_seq() - (0 if rebuild else index.change_seq)
         progress = Progress("indexing", enabled=None if not quiet else False)
         started = time.monotonic()
@@ -133,8 +142,46 @@ def _catch_up_index(quiet: bool, rebuild: bool = False) -> None:
             )
         elif behind <= 0:
             click.echo(f"The search index is up to date ({docs:,} papers searchable).")
+        if vectors and vector_limit != 0:
+            _embed(store, quiet, rebuild=rebuild, limit=vector_limit, device=device)
     finally:
         store.close()
+
+
+def _embed(store: Store, quiet: bool, *, rebuild: bool, limit: int | None, device: str | None) -> None:
+    import shutil
+
+    from paperwire.search.embed_job import embed_backlog
+    from paperwire.search.embeddings import get_embedder
+    from paperwire.search.vectors import IndexLocked, VectorIndex, index_path
+
+    settings = get_settings()
+    try:
+        embedder = get_embedder(settings.embedding_model, device)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    path = index_path(embedder.name, settings.index_dir)
+    if rebuild and path.exists():
+        shutil.rmtree(path)
+    progress = Progress(f"embedding ({embedder.name})", enabled=None if not quiet else False)
+    try:
+        with VectorIndex(path, embedder.dim) as vectors:
+            summary = embed_backlog(
+                store, vectors, embedder, limit=limit, progress=lambda done, total: progress.update(done)
+            )
+    except IndexLocked as exc:
+        _fail(f"{exc}; another process is embedding: try again when it is done")
+    progress.finish()
+    if summary.embedded or summary.removed or summary.retagged:
+        click.echo(
+            f"Embedded {summary.embedded:,} papers with {embedder.name} in {summary.seconds:.1f}s "
+            f"({summary.rate:,.1f} papers/s)" + (f", removed {summary.removed:,}" if summary.removed else "")
+        )
+    if summary.pending:
+        click.echo(
+            f"{summary.pending:,} papers have no vector yet: they are found by keywords; "
+            "`paperwire index` embeds them, newest first (--device cuda on a machine with a GPU)."
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -287,7 +334,7 @@ def harvest_oai_command(
         time.monotonic() - started,
     )
     if index:
-        _catch_up_index(quiet)
+        _catch_up_index(quiet, vector_limit=get_settings().import_embed_limit)
 
 
 @main.group("fetch")
@@ -363,7 +410,7 @@ def fetch_arxiv(
     total = f" of {source.total:,} matching" if source.total is not None else ""
     _report(f"Fetched {summary.read:,} papers{total} from the arXiv API", summary, time.monotonic() - started)
     if index:
-        _catch_up_index(quiet)
+        _catch_up_index(quiet, vector_limit=get_settings().import_embed_limit)
 
 
 # -- inspection -----------------------------------------------------------------------------------------
@@ -430,10 +477,20 @@ def stats(as_json: bool) -> None:
 
 @main.command("index")
 @click.option("--rebuild", is_flag=True, help="Start over from the store instead of catching up.")
+@click.option(
+    "--vectors/--no-vectors", default=True, show_default=True, help="Also embed papers for semantic search."
+)
+@click.option(
+    "--limit", type=click.IntRange(0), default=None, help="Embed at most this many papers (newest first)."
+)
+@click.option(
+    "--device", default=None, help="Where to run the embedding model: cpu, cuda (default: cuda if available)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def index_command(rebuild: bool, quiet: bool) -> None:
-    """Bring this node's search index up to date with the store (incremental and idempotent)."""
-    _catch_up_index(quiet, rebuild=rebuild)
+def index_command(rebuild: bool, vectors: bool, limit: int | None, device: str | None, quiet: bool) -> None:
+    """Bring this node's search index up to date with the store (incremental, idempotent, resumable):
+    keywords for every paper, then vectors for semantic search, newest papers first."""
+    _catch_up_index(quiet, rebuild=rebuild, vectors=vectors, vector_limit=limit, device=device)
 
 
 @main.command("search")

@@ -56,6 +56,8 @@ class Settings:
     # This node's derived indexes (keyword, vectors); never shared between nodes.
     index_dir: Path
     embedding_model: str | None
+    # Papers an import embeds right away (newest first); `paperwire index` embeds the rest.
+    import_embed_limit: int
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,6 +87,7 @@ def get_settings() -> Settings:
         user_agent=user_agent,
         index_dir=Path(os.environ.get("PAPERWIRE_INDEX_DIR") or data_dir / "index").expanduser(),
         embedding_model=os.environ.get("PAPERWIRE_EMBEDDING_MODEL") or None,
+        import_embed_limit=_int("PAPERWIRE_IMPORT_EMBED_LIMIT", 2000),
     )
 
 

@@ -82,6 +82,9 @@ def env(monkeypatch, tmp_path) -> dict[str, str]:
         "PAPERWIRE_HTTP_INTERVAL": "0",
         "PAPERWIRE_HTTP_RETRIES": "3",
         "PAPERWIRE_HTTP_TIMEOUT": "10",
+        # Imports embed nothing in tests (the model costs seconds per import); tests of semantic search
+        # embed explicitly.
+        "PAPERWIRE_IMPORT_EMBED_LIMIT": "0",
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)

