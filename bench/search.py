@@ -66,7 +66,11 @@ def make_queries(model: CorpusModel, count: int, seed: int = 7) -> dict[str, lis
 
     def typo(word: str) -> str:
         i = rng.randrange(1, len(word) - 1)
-        return word[:i] + word[i + 1] + word[i] + word[i + 2 :] if rng.random() < 0.5 else word[:i] + word[i + 1 :]
+        return (
+            word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+            if rng.random() < 0.5
+            else word[:i] + word[i + 1 :]
+        )
 
     kinds: dict[str, list[str]] = {"keyword": [], "typo": [], "prefix": [], "phrase/field": []}
     for _ in range(count):
@@ -98,7 +102,9 @@ def time_queries(engine: SearchEngine, queries: list[str]) -> tuple[list[float],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200, help="queries per kind")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/pwbench-search"))
@@ -106,7 +112,9 @@ def main() -> None:
     args = parser.parse_args()
     work = args.workdir / str(args.n)
     work.mkdir(parents=True, exist_ok=True)
-    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; N = {args.n:,}")
+    print(
+        f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; N = {args.n:,}"
+    )
     started = time.monotonic()
     store = build_store(work / "paperwire.db", args.n)
     print(f"# store ready in {time.monotonic() - started:.0f}s ({store.count():,} papers)", file=sys.stderr)
@@ -123,10 +131,17 @@ def main() -> None:
     for text in queries["keyword"][:20]:  # warm the OS page cache, as a running server would be
         engine.search(text, mode="keyword")
     print()
-    print(f"Index build: {indexed:,} papers in {build_seconds:,.0f}s" + (" (already built)" if not indexed else ""))
-    print(f"Index size on disk: {dir_size(index_dir) / 1e9:.2f} GB; store: {(work / 'paperwire.db').stat().st_size / 1e9:.2f} GB")
+    print(
+        f"Index build: {indexed:,} papers in {build_seconds:,.0f}s"
+        + (" (already built)" if not indexed else "")
+    )
+    print(
+        f"Index size on disk: {dir_size(index_dir) / 1e9:.2f} GB; store: {(work / 'paperwire.db').stat().st_size / 1e9:.2f} GB"
+    )
     print()
-    print("| query kind | paperwire p50 ms | paperwire p95 ms | raw tantivy p50 ms | raw tantivy p95 ms | overhead (p95 ratio) |")
+    print(
+        "| query kind | paperwire p50 ms | paperwire p95 ms | raw tantivy p50 ms | raw tantivy p95 ms | overhead (p95 ratio) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for kind, texts in queries.items():
         ours, raw = time_queries(engine, texts)

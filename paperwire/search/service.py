@@ -39,9 +39,9 @@ MAX_RESULT_WINDOW = 10_000
 POOL, MAX_POOL = 100, 1000
 # Hybrid fusion, tuned on bench/judgments.json (see docs/benchmarks.md): cosines are mapped from
 # [COSINE_FLOOR, COSINE_CEIL] to 0..1 and weighed against the keyword score's 0..1.
-MEANING_WEIGHT = 2.0
-COSINE_FLOOR, COSINE_CEIL = 0.1, 0.7
-KEYWORD_EXPONENT = 1.0
+MEANING_WEIGHT = 1.0
+COSINE_FLOOR, COSINE_CEIL = 0.2, 0.8
+KEYWORD_EXPONENT = 3.0
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
 
@@ -308,6 +308,25 @@ class SearchEngine:
                 hit.matched.append(f"close in meaning (similarity {r.cosine:.2f})")
             hits.append(hit)
         return hits
+
+    def similar(self, paper_id: str, limit: int = 10) -> list[Hit]:
+        """Papers nearest in meaning to ``paper_id`` (never itself). Without a vector for it yet, the
+        papers that best match its title's words."""
+        vector = self.vectors.vector(paper_id) if self.vectors is not None else None
+        if vector is not None:
+            ids, scores = self.vectors.search(vector, k=limit + 1)
+            ranked = [
+                Ranked(i, float(sc), cosine=float(sc))
+                for i, sc in zip(ids, scores, strict=True)
+                if i != paper_id
+            ]
+            return self._hydrate_ranked(ranked[:limit], [], plain=False)
+        paper = self.store.get(paper_id)
+        if paper is None:
+            return []
+        words = [w for w in plain_tokens(paper.title)][:12]
+        result = self.search(" ".join(words), per_page=limit + 1, mode="keyword")
+        return [h for h in result.hits if h.id != paper_id][:limit]
 
     def compile(self, query: str, filters: Filters | None = None) -> tantivy.Query:
         """The tantivy query a search for ``query`` runs first (every word required); for benchmarks."""

@@ -1,0 +1,109 @@
+"""Semantic and hybrid search through the one search() entry point, with the real local model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from paperwire.models import Author, Paper
+from paperwire.search import Filters, SearchEngine
+from paperwire.search.embed_job import embed_backlog
+from paperwire.search.embeddings import get_embedder
+from paperwire.search.keyword import KeywordIndex
+from paperwire.search.vectors import VectorIndex
+
+PAPERS = [
+    Paper(
+        id="2401.10001",
+        title="Learning to manipulate elasto-plastic objects with differentiable physics",
+        abstract="We study how a robot arm shapes deformable materials such as clay and dough using tools like "
+        "rollers and cutters, planning with a differentiable simulator of elasto-plastic deformation.",
+        authors=[Author("A. Roboticist")],
+        categories=["cs.RO"],
+        published=datetime(2024, 1, 3, tzinfo=UTC),
+    ),
+    Paper(
+        id="2401.10002",
+        title="Neutrino oscillation parameters from reactor experiments",
+        abstract="Reactor antineutrino disappearance constrains the mixing angle theta13.",
+        categories=["hep-ex"],
+        published=datetime(2024, 1, 2, tzinfo=UTC),
+    ),
+    Paper(
+        id="2401.10003",
+        title="Mutation testing of deep learning systems",
+        abstract="We inject faults into neural networks to evaluate the adequacy of test suites.",
+        categories=["cs.SE"],
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+    ),
+    Paper(
+        id="2401.10004",
+        title="Flaky tests in continuous integration",
+        abstract="Tests that pass and fail on the same code revision waste developer time; we study their causes.",
+        categories=["cs.SE"],
+        published=datetime(2023, 12, 30, tzinfo=UTC),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return get_embedder("minilm")
+
+
+@pytest.fixture
+def engine(tmp_path, sqlite_store, embedder) -> SearchEngine:
+    sqlite_store.apply(PAPERS)
+    keyword = KeywordIndex(tmp_path / "keyword")
+    keyword.catch_up(sqlite_store)
+    vectors = VectorIndex(tmp_path / "vectors", embedder.dim)
+    embed_backlog(sqlite_store, vectors, embedder)
+    return SearchEngine(sqlite_store, keyword, vectors, lambda: embedder)
+
+
+def ids(result) -> list[str]:
+    return [h.id for h in result.hits]
+
+
+def test_query_sharing_no_word_finds_the_paper(engine):
+    query = "machine kneading pastry via utensils"
+    assert engine.search(query, mode="keyword").total == 0
+    assert ids(engine.search(query, mode="semantic"))[0] == "2401.10001"
+    hybrid = engine.search(query, mode="hybrid")
+    assert ids(hybrid)[0] == "2401.10001"
+    assert any("close in meaning" in m for m in hybrid.hits[0].matched)
+
+
+def test_hybrid_keeps_exact_keyword_matches_first(engine):
+    assert ids(engine.search("mutation testing", mode="hybrid"))[0] == "2401.10003"
+    assert ids(engine.search("mutaton tetsing", mode="hybrid"))[0] == "2401.10003"
+    assert ids(engine.search("neutrino osc", mode="hybrid"))[0] == "2401.10002"
+
+
+def test_semantic_respects_filters(engine):
+    r = engine.search("robot shaping clay", Filters(categories=("cs.SE",)), mode="semantic")
+    assert set(ids(r)) == {"2401.10003", "2401.10004"}  # the close paper is cs.RO: filtered out
+    assert ids(engine.search("robot shaping clay", mode="semantic"))[0] == "2401.10001"
+    r = engine.search(
+        "tests that fail randomly", Filters(published_from=datetime(2024, 1, 1).date()), mode="hybrid"
+    )
+    assert "2401.10004" not in ids(r)
+
+
+def test_similar_papers_exclude_the_paper_itself(engine):
+    similar = engine.similar("2401.10003", limit=3)
+    assert "2401.10003" not in [h.id for h in similar]
+    assert similar[0].id == "2401.10004"  # the other software-testing paper
+
+
+def test_papers_without_vectors_are_still_found_by_keywords(tmp_path, sqlite_store, embedder):
+    sqlite_store.apply(PAPERS)
+    keyword = KeywordIndex(tmp_path / "keyword")
+    keyword.catch_up(sqlite_store)
+    vectors = VectorIndex(tmp_path / "vectors", embedder.dim)
+    summary = embed_backlog(sqlite_store, vectors, embedder, limit=1)  # only the newest paper
+    assert summary.embedded == 1 and summary.pending == 3
+    engine = SearchEngine(sqlite_store, keyword, vectors, lambda: embedder)
+    assert ids(engine.search("flaky tests", mode="hybrid"))[0] == "2401.10004"
+    assert engine.similar("2401.10004")  # falls back to its title's words
