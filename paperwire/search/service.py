@@ -266,21 +266,28 @@ class SearchEngine:
         if not top_ids:
             return " ".join(texts)
         highlighter = Highlighter([w.text for w in words], last_is_prefix=True)
-        found: dict[str, Counter] = {}
+        found: dict[tuple[str, str], Counter] = {}
         for paper in self.store.get_many(top_ids).values():
             text = f"{paper.title} {paper.abstract}"
             for mark in highlighter.marks(text):
                 if mark.how in ("typo", "prefix"):
-                    found.setdefault(mark.query_word, Counter())[text[mark.start : mark.end].lower()] += 1
+                    found.setdefault((mark.query_word, mark.how), Counter())[
+                        text[mark.start : mark.end].lower()
+                    ] += 1
         out = []
         for word in words:
-            tokens = plain_tokens(word.text)
-            fixed = [
-                found[t].most_common(1)[0][0]
-                if t in found and not self.builder.doc_freq(t) or (word.prefix and t in found)
-                else t
-                for t in tokens
-            ]
+            fixed = []
+            for token in plain_tokens(word.text):
+                if self.builder.doc_freq(token):  # a word the index knows was typed as meant
+                    fixed.append(token)
+                    continue
+                # The word being typed is completed; any other unknown word is read as a typo.
+                for how in ("prefix", "typo") if word.prefix else ("typo",):
+                    if (token, how) in found:
+                        fixed.append(found[(token, how)].most_common(1)[0][0])
+                        break
+                else:
+                    fixed.append(token)
             out.append(" ".join(fixed) if fixed else word.text)
         return " ".join(out + [" ".join(p.words) for p in phrases])
 
