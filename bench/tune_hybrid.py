@@ -31,7 +31,7 @@ def main() -> None:
     judgments = load_judgments()
     kinds = sorted({j["kind"] for j in judgments})
     rows = []
-    grid = itertools.product([0.75, 1.0, 1.5], [0.1, 0.2], [0.7, 0.8], [3.0, 4.0, 6.0])
+    grid = itertools.product([1.0, 1.5, 2.0], [0.2, 0.3], [0.7, 0.8], [2.0, 3.0, 4.0])
     for weight, floor, ceil, exponent in grid:
         service.MEANING_WEIGHT, service.COSINE_FLOOR, service.COSINE_CEIL = weight, floor, ceil
         service.KEYWORD_EXPONENT = exponent

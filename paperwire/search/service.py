@@ -40,7 +40,7 @@ POOL, MAX_POOL = 100, 1000
 # Hybrid fusion, tuned on bench/judgments.json (see docs/benchmarks.md): cosines are mapped from
 # [COSINE_FLOOR, COSINE_CEIL] to 0..1 and weighed against the keyword score's 0..1.
 MEANING_WEIGHT = 1.0
-COSINE_FLOOR, COSINE_CEIL = 0.2, 0.8
+COSINE_FLOOR, COSINE_CEIL = 0.2, 0.7
 KEYWORD_EXPONENT = 3.0
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
