@@ -310,3 +310,24 @@ def test_parser_shapes():
         (Word("quantum", "title"), Word("gravity", "title"))
     )
     assert parse_query("").root is None
+
+
+def test_two_phase_ranking_keeps_title_matches_when_candidates_are_cut(tmp_path, sqlite_store, monkeypatch):
+    """The cheap BM25 candidate query prefers papers repeating the word in long abstracts; the title
+    candidate set must still bring the paper with the word in its title to the top."""
+    from paperwire.search import service
+
+    heavy = [
+        p(f"2402.0000{i}", f"Study number {i}", "decoding " * 30 + "and decoding again.", day=i)
+        for i in range(1, 6)
+    ]
+    titled = p("2402.00009", "Decoding", "A short abstract about something else.", day=9)
+    sqlite_store.apply([*heavy, titled])
+    index = KeywordIndex(tmp_path / "ix")
+    index.catch_up(sqlite_store)
+    engine = SearchEngine(sqlite_store, index)
+    monkeypatch.setattr(service, "CANDIDATES", 2)
+    r = engine.search("decoding", per_page=2, mode="keyword")
+    assert r.total == 6
+    assert ids(r)[0] == "2402.00009"
+    assert len(r.hits) == 2

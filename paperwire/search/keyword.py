@@ -465,6 +465,41 @@ class QueryBuilder:
         bonus = self._plain_bonus(words)
         return Query.boolean_query(required + [(Occur.Should, b) for b in bonus])
 
+    def candidates(self, words: list[Word], phrases: list[Phrase], *, in_title: bool = False) -> Query | None:
+        """A cheap query matching the same papers as ``plain(words, phrases, len(words))``, ranked by
+        plain BM25 (which tantivy runs as a fast skip-list intersection): its count is the total, and its
+        top hits are the candidates the full ranking query then orders. With ``in_title`` only papers with
+        every word in the title: a second candidate set, so title matches are never crowded out."""
+        s = self.schema
+        musts: list[tuple[Occur, Query]] = []
+        for word in words:
+            for i, token in enumerate(tokens := plain_tokens(word.text)):
+                prefix = word.prefix and i == len(tokens) - 1 and len(token) >= MIN_PREFIX
+                df = self.doc_freq(token)
+                typos = len(token) >= ONE_TYPO and (df is None or df < TRUSTED_WORD_DF)
+                stem_field, plain_field = ("title", "title_plain") if in_title else ("text", "text_plain")
+                options = [Query.term_query(s, stem_field, stem_of(token))]
+                if not in_title:
+                    options.append(Query.term_query(s, "authors", token))
+                if typos:
+                    options.append(Query.const_score_query(_fuzzy(s, plain_field, token), 1.0))
+                    if not in_title:
+                        options.append(Query.const_score_query(_fuzzy(s, "authors", token), 1.0))
+                if prefix:
+                    options.append(Query.const_score_query(self._prefix(plain_field, token), 1.0))
+                musts.append(
+                    (
+                        Occur.Must,
+                        options[0]
+                        if len(options) == 1
+                        else Query.boolean_query([(Occur.Should, o) for o in options]),
+                    )
+                )
+        musts += [(Occur.Must, q) for q in (self.phrase(p) for p in phrases) if q is not None]
+        if not musts:
+            return None
+        return musts[0][1] if len(musts) == 1 else Query.boolean_query(musts)
+
     def _plain_bonus(self, words: list[Word]) -> list[Query]:
         tokens = [t for w in words for t in plain_tokens(w.text)]
         bonus = []

@@ -42,6 +42,9 @@ POOL, MAX_POOL = 100, 1000
 MEANING_WEIGHT = 1.0
 COSINE_FLOOR, COSINE_CEIL = 0.2, 0.7
 KEYWORD_EXPONENT = 3.0
+# Papers the full keyword ranking orders, from the cheap BM25 candidate query (and as many with every
+# word in the title). Pages beyond them use the full query directly.
+CANDIDATES = 100
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
 
@@ -62,6 +65,14 @@ class Hit:
     @property
     def abstract(self) -> str:
         return self.paper.abstract
+
+
+@dataclass(slots=True)
+class Found:
+    """Hits and a total, like tantivy's SearchResult, when the total comes from another query."""
+
+    hits: list
+    count: int
 
 
 @dataclass(slots=True)
@@ -361,6 +372,10 @@ class SearchEngine:
         on (papers matching more words still rank first: each word adds to the score)."""
         words, phrases = self._plain_parts(root)
         need = max(1, len(words))
+        if sort == "relevance" and words and offset + per_page <= CANDIDATES:
+            found = self._two_phase(searcher, words, phrases, filter_queries, offset, per_page)
+            if found is not None:
+                return found, False
         result = None
         for at_least in range(need, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
@@ -368,6 +383,37 @@ class SearchEngine:
             if (result.count or 0) >= min(per_page, 10) or at_least == 1:
                 return result, at_least < need
         return result, False
+
+    def _two_phase(
+        self, searcher, words, phrases, filter_queries, offset: int, per_page: int
+    ) -> Found | None:
+        """Every word required, fast: the cheap candidate query counts the matches and picks the best
+        CANDIDATES by BM25 (plus the best papers with every word in the title); the full ranking query
+        then orders only those. None when fewer papers match than a page (the caller relaxes instead)."""
+        cheap = self.builder.candidates(words, phrases)
+        if cheap is None:
+            return None
+        first = searcher.search(with_filters(cheap, filter_queries), limit=CANDIDATES, count=True)
+        total = first.count or 0
+        if total < min(per_page, 10):
+            return None
+        ids = self.keyword.ids(searcher, first.hits)
+        if total > CANDIDATES:
+            title_only = self.builder.candidates(words, phrases, in_title=True)
+            if title_only is not None:
+                more = searcher.search(
+                    with_filters(title_only, filter_queries), limit=CANDIDATES, count=False
+                )
+                ids = list(dict.fromkeys([*self.keyword.ids(searcher, more.hits), *ids]))
+        full = self.builder.plain(words, phrases, len(words))
+        q = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.keyword.schema, "id", ids)),
+                (tantivy.Occur.Must, full),
+            ]
+        )
+        ranked = searcher.search(q, limit=per_page, offset=offset, count=False)
+        return Found(ranked.hits, total)
 
     @staticmethod
     def _run(searcher, q: tantivy.Query, sort: str, offset: int, per_page: int) -> tantivy.SearchResult:
