@@ -218,14 +218,8 @@ class SearchEngine:
         return self.embedder().encode_query(text)
 
     def _semantic(self, searcher, text: str, filter_queries, window: int) -> tuple[list[Ranked], int]:
-        qvec = self._query_vector(text)
-        ids, scores = self.vectors.search(qvec, k=window * (4 if filter_queries else 1))
-        if filter_queries:
-            passing = self._passing(searcher, ids, filter_queries)
-            pairs = [(i, s) for i, s in zip(ids, scores, strict=True) if i in passing][:window]
-        else:
-            pairs = list(zip(ids, scores, strict=True))
-        ranked = [Ranked(i, float(s), cosine=float(s)) for i, s in pairs]
+        pairs = self._nearest(searcher, self._query_vector(text), filter_queries, window)
+        ranked = [Ranked(i, s, cosine=s) for i, s in pairs]
         return ranked, len(ranked)
 
     def _hybrid(
@@ -241,12 +235,7 @@ class SearchEngine:
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
         meaning_text = self._corrected(words, phrases, keyword_ids[:CORRECTION_HITS])
         qvec = self._query_vector(meaning_text)
-        sem_ids, sem_scores = self.vectors.search(qvec, k=window * (4 if filter_queries else 1))
-        if filter_queries:
-            passing = self._passing(searcher, sem_ids, filter_queries)
-            pairs = [(i, s) for i, s in zip(sem_ids, sem_scores, strict=True) if i in passing][:window]
-        else:
-            pairs = list(zip(sem_ids, sem_scores, strict=True))
+        pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines = {i: float(s) for i, s in pairs}
         for pid in keyword_ids:
             if pid not in cosines:
@@ -301,6 +290,15 @@ class SearchEngine:
                     fixed.append(token)
             out.append(" ".join(fixed) if fixed else word.text)
         return " ".join(out + [" ".join(p.words) for p in phrases])
+
+    def _nearest(self, searcher, qvec, filter_queries, window: int) -> list[tuple[str, float]]:
+        """The ``window`` papers nearest to ``qvec`` that pass the filters (over-fetching when filtering)."""
+        ids, scores = self.vectors.search(qvec, k=window * (4 if filter_queries else 1))
+        pairs = [(i, float(s)) for i, s in zip(ids, scores, strict=True)]
+        if filter_queries:
+            passing = self._passing(searcher, ids, filter_queries)
+            pairs = [(i, s) for i, s in pairs if i in passing][:window]
+        return pairs
 
     def _passing(self, searcher, ids: list[str], filter_queries) -> set[str]:
         """Which of ``ids`` pass the filters (one tantivy lookup instead of loading every paper)."""
