@@ -452,7 +452,9 @@ class QueryBuilder:
             return Query.boolean_query([(Occur.Must, keep), (Occur.MustNot, drop)])
         raise TypeError(node)
 
-    def plain(self, words: list[Word], phrases: list[Phrase], min_match: int) -> Query | None:
+    def plain(
+        self, words: list[Word], phrases: list[Phrase], min_match: int, *, light_bonus: bool = False
+    ) -> Query | None:
         """Plain words: at least ``min_match`` of them, plus bonuses for phrases and BM25 tie-breaks."""
         clauses = [q for q in (self.word(w) for w in words) if q is not None]
         phrase_clauses = [q for q in (self.phrase(p) for p in phrases) if q is not None]
@@ -462,7 +464,7 @@ class QueryBuilder:
         if clauses:
             at_least = max(1, min(min_match, len(clauses)))
             required.append((Occur.Must, Query.boolean_query([(Occur.Should, q) for q in clauses], at_least)))
-        bonus = self._plain_bonus(words)
+        bonus = self._plain_bonus(words, light=light_bonus)
         return Query.boolean_query(required + [(Occur.Should, b) for b in bonus])
 
     def candidates(self, words: list[Word], phrases: list[Phrase], *, in_title: bool = False) -> Query | None:
@@ -500,16 +502,19 @@ class QueryBuilder:
             return None
         return musts[0][1] if len(musts) == 1 else Query.boolean_query(musts)
 
-    def _plain_bonus(self, words: list[Word]) -> list[Query]:
+    def _plain_bonus(self, words: list[Word], *, light: bool = False) -> list[Query]:
+        """Phrase bonuses and BM25 tie-breaks. ``light``: only the title phrase (cheap: short position
+        lists); the caller breaks ties with BM25 scores it already has."""
         tokens = [t for w in words for t in plain_tokens(w.text)]
         bonus = []
         if len(tokens) > 1:
-            # The words together, in order, as typed (the last one may be unfinished, so leave it out
-            # of the phrase when it is a prefix).
-            for field in ("title", "abstract"):
+            # The words together, in order, as typed.
+            for field in ("title",) if light else ("title", "abstract"):
                 stems = [stem_of(t) for t in tokens]
                 phrase = Query.phrase_query(self.schema, field, stems)
                 bonus.append(Query.const_score_query(phrase, PHRASE_BONUS[field]))
+        if light:
+            return bonus
         stems = [stem_of(t) for t in tokens if t not in STOPWORDS]
         bm25 = [
             (Occur.Should, Query.boost_query(Query.term_query(self.schema, "title", s), 2.0)) for s in stems

@@ -18,6 +18,7 @@ from paperwire.search.keyword import (
     BONUS,
     IDF_BAND,
     PHRASE_BONUS,
+    TIE_BREAK,
     WORD_BASE,
     Filters,
     KeywordIndex,
@@ -396,6 +397,8 @@ class SearchEngine:
         if total < min(per_page, 10):
             return None
         ids = self.keyword.ids(searcher, first.hits)
+        # BM25 from the candidate query breaks ties between papers the ranking scores alike.
+        bm25 = {pid: float(score) for (score, _), pid in zip(first.hits, ids, strict=True)}
         if total > CANDIDATES:
             title_only = self.builder.candidates(words, phrases, in_title=True)
             if title_only is not None:
@@ -403,15 +406,22 @@ class SearchEngine:
                     with_filters(title_only, filter_queries), limit=CANDIDATES, count=False
                 )
                 ids = list(dict.fromkeys([*self.keyword.ids(searcher, more.hits), *ids]))
-        full = self.builder.plain(words, phrases, len(words))
+        full = self.builder.plain(words, phrases, len(words), light_bonus=True)
         q = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Must, tantivy.Query.term_set_query(self.keyword.schema, "id", ids)),
                 (tantivy.Occur.Must, full),
             ]
         )
-        ranked = searcher.search(q, limit=per_page, offset=offset, count=False)
-        return Found(ranked.hits, total)
+        scored = searcher.search(q, limit=len(ids), count=False).hits
+        ranked_ids = self.keyword.ids(searcher, scored)
+        order = sorted(
+            zip(scored, ranked_ids, strict=True),
+            key=lambda pair: float(pair[0][0]) + TIE_BREAK * bm25.get(pair[1], 0.0),
+            reverse=True,
+        )
+        page = [hit for hit, _ in order[offset : offset + per_page]]
+        return Found(page, total)
 
     @staticmethod
     def _run(searcher, q: tantivy.Query, sort: str, offset: int, per_page: int) -> tantivy.SearchResult:
