@@ -14,12 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from paperwire.search.embeddings import Embedder, paper_text
 from paperwire.search.vectors import VectorIndex
 from paperwire.store import Store
-from paperwire.store.schema import papers
 
 # Rows fetched per round trip while scanning the catalogue's (id, change_seq, deleted).
 _SCAN_CHUNK = 10_000
@@ -52,19 +49,6 @@ def _parse_tag(tag: str | None) -> tuple[int, str]:
     return int(seq), digest
 
 
-def scan_versions(store: Store):
-    """(id, change_seq, deleted) of every paper, newest ``published`` first (undated last).
-
-    The one query the Store has no method for; it belongs there as e.g. ``Store.iter_versions()``."""
-    stmt = (
-        select(papers.c.id, papers.c.change_seq, papers.c.deleted)
-        .order_by(papers.c.published.desc().nulls_last(), papers.c.id.desc())
-        .execution_options(yield_per=_SCAN_CHUNK)
-    )
-    with store.engine.connect() as conn:
-        yield from conn.execute(stmt)
-
-
 def embed_backlog(
     store: Store,
     index: VectorIndex,
@@ -85,7 +69,7 @@ def embed_backlog(
     todo: list[str] = []
     gone: list[str] = []
     matched = 0  # papers of the index met in the scan
-    for row in scan_versions(store):
+    for row in store.iter_versions(_SCAN_CHUNK):
         tag = tags.get(row.id, "")
         if tag != "":
             matched += 1
@@ -96,7 +80,7 @@ def embed_backlog(
             todo.append(row.id)
     if matched < len(tags):  # the index has ids the store never had (built from another store)
         missing = set(tags)
-        for row in scan_versions(store):
+        for row in store.iter_versions(_SCAN_CHUNK):
             missing.discard(row.id)
         gone += sorted(missing)
     if gone:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Row, func, select, update
 
 from paperwire.models import Author, Paper, Tombstone
 from paperwire.store.engine import create_store_engine, migrate, write_engine
@@ -257,6 +257,17 @@ class Store:
         stmt = select(papers).where(papers.c.change_seq > seq).order_by(papers.c.change_seq).limit(limit)
         with self.engine.connect() as conn:
             return [_row_to_paper(row) for row in conn.execute(stmt)]
+
+    def iter_versions(self, chunk: int = 10_000) -> Iterator[Row]:
+        """``(id, change_seq, deleted)`` of every paper, newest ``published`` first (undated last),
+        streamed ``chunk`` rows at a time: what derived indexes compare their own state against."""
+        stmt = (
+            select(papers.c.id, papers.c.change_seq, papers.c.deleted)
+            .order_by(papers.c.published.desc().nulls_last(), papers.c.id.desc())
+            .execution_options(yield_per=chunk)
+        )
+        with self.engine.connect() as conn:
+            yield from conn.execute(stmt)
 
     def newest(self, limit: int = 20, offset: int = 0) -> list[StoredPaper]:
         stmt = (
