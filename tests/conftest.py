@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from paperwire.config import normalize_database_url
 from paperwire.store import Store
+from tests.live_server import LiveServer, paperwire, start_server
 from tests.recorded_server import RecordedServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -94,5 +95,23 @@ def env(monkeypatch, tmp_path) -> dict[str, str]:
 @pytest.fixture
 def recorded_server() -> Iterator[RecordedServer]:
     server = RecordedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_site(tmp_path_factory) -> Iterator[LiveServer]:
+    """`paperwire serve` over the bundled sample (341 real papers, keyword index and vectors), shared by
+    every test of the session that only reads. Tests that change data start their own server."""
+    data = tmp_path_factory.mktemp("sample-site")
+    env = {
+        "PAPERWIRE_DATA_DIR": str(data),
+        "PAPERWIRE_DATABASE_URL": f"sqlite:///{data / 'paperwire.db'}",
+        "PAPERWIRE_IMPORT_EMBED_LIMIT": "1000",
+        "PAPERWIRE_BASE_URL": "",
+        "PAPERWIRE_SEARCH_RATE_LIMIT": "0",
+    }
+    paperwire(env, "import", "sample", "--quiet")
+    server = start_server(env)
     yield server
     server.stop()

@@ -1,58 +1,168 @@
-"""The web application. This first version lists the catalogue; search, trending and APIs build on it."""
+"""The web application: pages, the JSON APIs (own, Hugging Face-compatible, arXiv-compatible) and feeds.
+
+Every route reads through one :class:`SearchEngine` (the store plus this node's indexes). A background
+thread keeps the keyword index caught up with the store's change sequence, so a node serves what was
+imported or harvested elsewhere without a restart."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperwire import __version__
-from paperwire.arxiv_ids import InvalidArxivId, normalize_arxiv_id
+from paperwire.config import get_settings
+from paperwire.search import IndexBusy, QueryError, SearchEngine
 from paperwire.store import Store, open_store
+from paperwire.web.common import ApiError
+from paperwire.web.ratelimit import RateLimited
+from paperwire.web.templating import templates
 
 HERE = Path(__file__).parent
-PAGE_SIZE = 25
+log = logging.getLogger("paperwire.web")
+
+DESCRIPTION = """
+paperwire's own JSON API (`/api/v1`), a Hugging Face Papers-compatible API (`/api/papers`,
+`/api/daily_papers`: point `huggingface_hub` at this server with `HF_ENDPOINT`) and an arXiv-compatible
+Atom API (`/api/query`). Errors are JSON objects `{"error": "..."}` with a 4xx status.
+"""
 
 
-def create_app(store: Store | None = None) -> FastAPI:
-    app = FastAPI(title="paperwire", version=__version__)
-    app.state.store = store or open_store()
-    # Jinja2Templates autoescapes .html templates: titles and abstracts contain <, & and LaTeX.
-    templates = Jinja2Templates(directory=HERE / "templates")
+class IndexFollower:
+    """Catches this node's keyword index up with the store every few seconds (one writer per node: when
+    another process holds the index, this one only reads)."""
+
+    def __init__(self, engine: SearchEngine, every: float):
+        self.engine = engine
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="index-follower", daemon=True)
+
+    def start(self) -> None:
+        self.catch_up()
+        if self.every > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def catch_up(self) -> int:
+        try:
+            if self.engine.keyword.change_seq >= self.engine.store.last_change_seq():
+                return 0
+            return self.engine.keyword.catch_up(self.engine.store)
+        except IndexBusy:
+            return 0
+        except Exception:  # a broken catch-up must not take the site down: log it and try again later
+            log.exception("catching up the keyword index failed")
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.catch_up()
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path.endswith(".json")
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"error": message}, status_code=status)
+    if request.url.path.startswith("/api/query"):
+        from paperwire.web.api.arxiv import error_feed  # arXiv's clients expect its Atom error entries
+
+        return error_feed(request, message, status)
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "path", "body"))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(store: Store | None = None, engine: SearchEngine | None = None) -> FastAPI:
+    settings = get_settings()
+    store = store or (engine.store if engine else open_store())
+    engine = engine or SearchEngine.open(store)
+    follower = IndexFollower(engine, settings.index_follow_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        follower.start()
+        yield
+        follower.stop()
+
+    app = FastAPI(
+        title="paperwire",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.follower = follower
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    @app.get("/", response_class=HTMLResponse)
-    def home(request: Request, page: int = 1) -> HTMLResponse:
-        page = max(1, min(page, 10_000))
-        s: Store = app.state.store
-        papers = s.newest(limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
-        return templates.TemplateResponse(
-            request,
-            "index.html",
-            {
-                "papers": papers[:PAGE_SIZE],
-                "page": page,
-                "has_next": len(papers) > PAGE_SIZE,
-                "total": s.count(),
-            },
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return _error(request, exc.status, exc.message)
+
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError) -> Response:
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        response = _error(request, 429, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return _error(request, 400, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"nothing at {request.url.path[:200]}"
+        return _error(request, exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        return _error(request, 500, "internal error")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse(
+            {"ok": True, "papers": store.count(), "index_change_seq": engine.keyword.change_seq}
         )
 
-    @app.get("/papers/{paper_id:path}", response_class=HTMLResponse)
-    def paper_page(request: Request, paper_id: str) -> HTMLResponse:
-        try:
-            canonical = normalize_arxiv_id(paper_id)
-        except InvalidArxivId:
-            return templates.TemplateResponse(request, "not_found.html", {"what": paper_id}, status_code=404)
-        paper = app.state.store.get(canonical)
-        if paper is None:
-            return templates.TemplateResponse(request, "not_found.html", {"what": canonical}, status_code=404)
-        return templates.TemplateResponse(request, "paper.html", {"paper": paper})
+    from paperwire.web import feeds, pages
+    from paperwire.web.api import arxiv, hf, v1
 
-    @app.get("/healthz")
-    def healthz() -> JSONResponse:
-        return JSONResponse({"ok": True, "papers": app.state.store.count()})
-
+    app.include_router(v1.router)
+    app.include_router(hf.router)
+    app.include_router(arxiv.router)
+    app.include_router(feeds.router)
+    app.include_router(pages.router)  # last: its /papers/{id} catches what the others leave
     return app

@@ -1,0 +1,22 @@
+"""The Jinja2 environment every page uses (autoescaping on: titles and abstracts contain <, & and LaTeX)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+
+from paperwire import __version__
+
+HERE = Path(__file__).parent
+
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _day(value: datetime | None) -> str:
+    return f"{value:%b} {value.day}, {value.year}" if value else ""
+
+
+templates.env.filters["day"] = _day
+templates.env.globals["version"] = __version__
