@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -94,12 +95,21 @@ class Highlighter:
         parts.append(escape(text[at:]))
         return Markup("").join(parts)
 
-    def snippet(self, text: str, width: int = SNIPPET_CHARS, marks: list[Mark] | None = None) -> Markup:
-        """The window of ``text`` with the most distinct matched words, cut at word boundaries."""
+    def snippet(
+        self,
+        text: str,
+        width: int = SNIPPET_CHARS,
+        marks: list[Mark] | None = None,
+        display: Callable[[str], str] | None = None,
+    ) -> Markup:
+        """The window of ``text`` with the most distinct matched words, cut at word boundaries.
+
+        ``display`` (e.g. LaTeX to Unicode) is applied to the chosen window only, not the whole text: it
+        can cost a millisecond per abstract, and a page of hits must not pay that for every abstract."""
         marks = self.marks(text) if marks is None else marks
         if len(text) <= width or not marks:
-            cut = text if len(text) <= width else text[: text.rfind(" ", 0, width) or width] + " …"
-            return self.html(cut, [m for m in marks if m.end <= len(cut)])
+            end = len(text) if len(text) <= width else text.rfind(" ", 0, width) or width
+            return self._window(text, 0, end, [m for m in marks if m.end <= end], display)
         best_start, best_score = 0, -1
         for i, first in enumerate(marks):
             window = [m for m in marks[i:] if m.end - first.start <= width]
@@ -115,12 +125,23 @@ class Highlighter:
         if end < len(text):
             space = text.rfind(" ", start, end)
             end = space if space > best_start else end
-        inner = [
-            Mark(m.start - start, m.end - start, m.query_word, m.how)
-            for m in marks
-            if m.start >= start and m.end <= end
-        ]
-        body = self.html(text[start:end], inner)
+        inner = [m for m in marks if m.start >= start and m.end <= end]
+        return self._window(text, start, end, inner, display)
+
+    def _window(
+        self, text: str, start: int, end: int, marks: list[Mark], display: Callable[[str], str] | None
+    ) -> Markup:
+        if display is None:
+            inner = [Mark(m.start - start, m.end - start, m.query_word, m.how) for m in marks]
+            body = self.html(text[start:end], inner)
+        else:
+            # Never cut inside $...$: widen the window to whole formulas before converting it.
+            if text.count("$", 0, start) % 2:
+                start = text.rfind("$", 0, start)
+            if text.count("$", start, end) % 2 and (close := text.find("$", end)) != -1:
+                end = close + 1
+            shown = display(text[start:end])
+            body = self.html(shown, self.marks(shown))
         return (
             (Markup("… ") if start else Markup("")) + body + (Markup(" …") if end < len(text) else Markup(""))
         )

@@ -12,6 +12,7 @@ import tantivy
 from markupsafe import Markup
 
 from paperwire.config import get_settings
+from paperwire.latex import readable
 from paperwire.search.embeddings import DEFAULT_MODEL, Embedder, get_embedder
 from paperwire.search.highlight import Highlighter
 from paperwire.search.keyword import (
@@ -116,6 +117,7 @@ class SearchEngine:
         self.keyword = keyword
         self.builder = QueryBuilder(keyword.schema)
         self.vectors = vectors
+        self.vectors_dir: Path | None = None  # where open_vectors() looks for vectors built later
         # Loaded on first use: a process that only does keyword search never pays for the model.
         self.embedder = embedder or (lambda: get_embedder())
 
@@ -124,11 +126,19 @@ class SearchEngine:
         settings = get_settings()
         index_dir = index_dir or settings.index_dir
         model = settings.embedding_model or DEFAULT_MODEL
-        vectors_dir = index_path(model, index_dir)
-        vectors = VectorIndex(vectors_dir) if vectors_dir.exists() else None
-        return cls(
-            store or open_store(), KeywordIndex(index_dir / "keyword"), vectors, lambda: get_embedder(model)
+        engine = cls(
+            store or open_store(), KeywordIndex(index_dir / "keyword"), None, lambda: get_embedder(model)
         )
+        engine.vectors_dir = index_path(model, index_dir)
+        engine.open_vectors()
+        return engine
+
+    def open_vectors(self) -> bool:
+        """Open this node's vector index if it exists now (a long-running process may start before the
+        first `paperwire index` builds it). True when vectors are open."""
+        if self.vectors is None and self.vectors_dir is not None and self.vectors_dir.exists():
+            self.vectors = VectorIndex(self.vectors_dir)
+        return self.vectors is not None
 
     def search(
         self,
@@ -452,12 +462,15 @@ class SearchEngine:
         title_marks = highlighter.marks(paper.title)
         abstract_marks = highlighter.marks(paper.abstract)
         authors_marks = highlighter.marks("; ".join(a.name for a in paper.authors))
+        # What a reader sees has its LaTeX turned into Unicode; the marks above (why it matched) are
+        # taken on the text as stored, which is what the index matched.
+        title = readable(paper.title)
         return Hit(
             id=paper.id,
             score=score,
             paper=paper,
-            title_html=highlighter.html(paper.title, title_marks),
-            abstract_html=highlighter.snippet(paper.abstract, marks=abstract_marks),
+            title_html=highlighter.html(title, title_marks if title == paper.title else None),
+            abstract_html=highlighter.snippet(paper.abstract, marks=abstract_marks, display=readable),
             matched=highlighter.why(
                 {"title": title_marks, "abstract": abstract_marks, "authors": authors_marks}
             ),

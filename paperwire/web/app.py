@@ -50,11 +50,21 @@ class IndexFollower:
         self.catch_up()
         if self.every > 0:
             self._thread.start()
+        # Load the embedding model now, not during the first visitor's search (it takes a second or two).
+        threading.Thread(target=self._warm_up, name="model-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            if self.engine.vectors_ready():
+                self.engine.embedder().encode_query("warm up")
+        except Exception:
+            log.exception("loading the embedding model failed; semantic search will retry on first use")
 
     def stop(self) -> None:
         self._stop.set()
 
     def catch_up(self) -> int:
+        self.engine.open_vectors()  # vectors built after this process started (`paperwire index`)
         try:
             if self.engine.keyword.change_seq >= self.engine.store.last_change_seq():
                 return 0

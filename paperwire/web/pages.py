@@ -1,37 +1,184 @@
-"""HTML pages: home, daily/weekly/monthly lists, search, paper."""
+"""HTML pages: the front page, daily/weekly/monthly lists, search, a paper."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from datetime import date
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperwire.arxiv_ids import InvalidArxivId, normalize_arxiv_id
-from paperwire.web.common import get_store
+from paperwire.search import Filters, QueryError
+from paperwire.search.service import MAX_RESULT_WINDOW, MODES, SORTS
+from paperwire.web.common import ApiError, Period, get_engine, get_store, latest_period, period_papers
+from paperwire.web.ratelimit import limit_search
 from paperwire.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
-PAGE_SIZE = 25
+PER_PAGE = 20
+LIST_PER_PAGE = 30
+SIMILAR = 6
+
+
+def _page_number(page: int, per_page: int) -> int:
+    """Clamp to the pages that can exist, so a hand-edited URL gets the last page, not an error."""
+    return max(1, min(page, MAX_RESULT_WINDOW // per_page))
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, page: int = 1) -> HTMLResponse:
-    page = max(1, min(page, 10_000))
-    s = get_store(request)
-    papers = s.newest(limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+def home(request: Request, page: int = 1) -> Response:
+    engine = get_engine(request)
+    page = _page_number(page, LIST_PER_PAGE)
+    # Trending once papers have votes (the trending issue); until then the newest papers.
+    result = engine.search(
+        "", sort="trending" if _has_trending(request) else "date", page=page, per_page=LIST_PER_PAGE
+    )
     return templates.TemplateResponse(
         request,
         "index.html",
-        {"papers": papers[:PAGE_SIZE], "page": page, "has_next": len(papers) > PAGE_SIZE, "total": s.count()},
+        {
+            "result": result,
+            "total_papers": get_store(request).count(),
+            "latest": {kind: latest_period(engine, kind) for kind in ("date", "week", "month")},
+            "feeds": [
+                ("Latest papers (RSS)", "application/rss+xml", "/feed.rss"),
+                ("Latest papers (Atom)", "application/atom+xml", "/feed.atom"),
+            ],
+        },
     )
 
 
+def _has_trending(request: Request) -> bool:
+    hits = get_engine(request).search("", sort="trending", per_page=1).hits
+    return bool(hits and hits[0].paper.trending_score > 0)
+
+
+@router.get("/papers", response_class=HTMLResponse)
+def papers_today(request: Request) -> Response:
+    return RedirectResponse(latest_period(get_engine(request), "date").path, status_code=302)
+
+
+@router.get("/papers/{kind}", response_class=HTMLResponse)
+def latest_list(request: Request, kind: str) -> Response:
+    """``/papers/week``: the latest week with papers; anything else here is a new-style id."""
+    if kind in ("date", "week", "month"):
+        return RedirectResponse(latest_period(get_engine(request), kind).path, status_code=302)
+    return paper_page(request, kind)
+
+
+@router.get("/papers/{kind}/{key}", response_class=HTMLResponse)
+def period_list(request: Request, kind: str, key: str, page: int = 1, sort: str = "date") -> Response:
+    if kind not in ("date", "week", "month"):
+        return paper_page(request, f"{kind}/{key}")  # old-style ids look like this: hep-th/9901001
+    try:
+        period = Period.parse(kind, key)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    if sort not in ("date", "trending"):
+        sort = "date"
+    engine = get_engine(request)
+    page = _page_number(page, LIST_PER_PAGE)
+    result = period_papers(engine, period, sort=sort, page=page, per_page=LIST_PER_PAGE)
+    return templates.TemplateResponse(
+        request,
+        "list.html",
+        {
+            "period": period,
+            "result": result,
+            "sort": sort,
+            "others": {k: Period.containing(k, period.start) for k in ("date", "week", "month")},
+            "feeds": [
+                (f"{period.label} (RSS)", "application/rss+xml", f"{period.path}.rss"),
+                (f"{period.label} (Atom)", "application/atom+xml", f"{period.path}.atom"),
+            ],
+        },
+    )
+
+
+def _parse_day(text: str | None, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise QueryError(f"{name} must be a date like 2024-01-31, got {text[:40]!r}") from None
+
+
+@router.get("/search", response_class=HTMLResponse, dependencies=[Depends(limit_search)])
+def search_page(
+    request: Request,
+    q: str = "",
+    mode: str = "hybrid",
+    sort: str = "relevance",
+    category: list[str] = Query(default=[]),  # noqa: B008
+    author: list[str] = Query(default=[]),  # noqa: B008
+    date_from: str | None = Query(default=None, alias="from"),
+    date_to: str | None = Query(default=None, alias="to"),
+    page: int = 1,
+) -> Response:
+    categories = tuple(c.strip() for value in category for c in value.split(",") if c.strip())
+    authors = tuple(a.strip() for a in author if a.strip())
+    form = {
+        "q": q,
+        "mode": mode if mode in MODES else "hybrid",
+        "sort": sort if sort in SORTS else "relevance",
+        "category": ", ".join(categories),
+        "author": authors[0] if authors else "",
+        "from": date_from or "",
+        "to": date_to or "",
+    }
+    context: dict = {"form": form, "result": None, "error": None, "modes": MODES, "sorts": SORTS}
+    status = 200
+    try:
+        filters = Filters(
+            published_from=_parse_day(date_from, "from"),
+            published_to=_parse_day(date_to, "to"),
+            categories=categories,
+            authors=authors,
+        )
+        if filters.published_from and filters.published_to and filters.published_from > filters.published_to:
+            raise QueryError("the start date is after the end date")
+        page = _page_number(page, PER_PAGE)
+        context["result"] = get_engine(request).search(
+            q, filters, sort=form["sort"], page=page, per_page=PER_PAGE, mode=form["mode"]
+        )
+    except QueryError as exc:
+        context["error"] = str(exc)
+        status = 400
+    params = {
+        k: v for k, v in form.items() if v and (k, v) not in (("mode", "hybrid"), ("sort", "relevance"))
+    }
+    context["base_query"] = urlencode(params)
+    context["feeds"] = [
+        (f"Search “{q}” (RSS)", "application/rss+xml", f"/search.rss?{urlencode(params)}"),
+        (f"Search “{q}” (Atom)", "application/atom+xml", f"/search.atom?{urlencode(params)}"),
+    ]
+    return templates.TemplateResponse(request, "search.html", context, status_code=status)
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+def subscribe(request: Request) -> Response:
+    # The digest issue builds subscriptions (double opt-in); until then the box says so and stores nothing.
+    return templates.TemplateResponse(request, "subscribe.html", {}, status_code=503)
+
+
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
-def paper_page(request: Request, paper_id: str) -> HTMLResponse:
+def paper_page(request: Request, paper_id: str) -> Response:
     try:
         canonical = normalize_arxiv_id(paper_id)
     except InvalidArxivId:
-        return templates.TemplateResponse(request, "not_found.html", {"what": paper_id}, status_code=404)
+        raise ApiError(404, f"{paper_id[:80]} is not an arXiv id") from None
     paper = get_store(request).get(canonical)
     if paper is None:
-        return templates.TemplateResponse(request, "not_found.html", {"what": canonical}, status_code=404)
-    return templates.TemplateResponse(request, "paper.html", {"paper": paper})
+        raise ApiError(404, f"arXiv:{canonical} is not in this catalogue")
+    similar = get_engine(request).similar(paper.id, limit=SIMILAR)
+    return templates.TemplateResponse(request, "paper.html", {"paper": paper, "similar": similar})
+
+
+@router.get("/opensearch.xml")
+def opensearch(request: Request) -> Response:
+    """Lets browsers add paperwire as a search engine (type "paperwire" then Tab in the address bar)."""
+    base = request.app.state.settings.base_url or str(request.base_url).rstrip("/")
+    body = templates.get_template("opensearch.xml").render(base=base)
+    return Response(body, media_type="application/opensearchdescription+xml")

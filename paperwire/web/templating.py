@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from paperwire import __version__
+from paperwire.latex import readable
 
 HERE = Path(__file__).parent
 
@@ -19,4 +20,5 @@ def _day(value: datetime | None) -> str:
 
 
 templates.env.filters["day"] = _day
+templates.env.filters["latex"] = readable
 templates.env.globals["version"] = __version__
