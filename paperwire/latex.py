@@ -13,8 +13,9 @@ from pylatexenc.latex2text import LatexNodes2Text
 
 _converter = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
 
-# A bare % starts a LaTeX comment, but in metadata it is almost always a percent sign ("a 50% gain").
-_BARE_PERCENT = re.compile(r"(?<!\\)%")
+# A bare % starts a LaTeX comment and a bare & separates table cells, but in metadata they are almost
+# always a percent sign ("a 50% gain") and an ampersand ("Q&A").
+_BARE_SPECIAL = re.compile(r"(?<!\\)([%&])")
 _SUPERSCRIPT = str.maketrans("0123456789+-=()nikT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱᵏᵀ")
 _SUBSCRIPT = str.maketrans("0123456789+-=()aeoxijkmnpst", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓᵢⱼₖₘₙₚₛₜ")
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]{1,12})\}|([0-9a-zA-Z+\-]))")
@@ -41,7 +42,7 @@ def readable(text: str) -> str:
     if not text or ("\\" not in text and "$" not in text):
         return text
     # Scripts first, inside math only, while their braces still delimit them ("snake_case" is not math).
-    prepared = _INLINE_MATH.sub(_math, _BARE_PERCENT.sub(r"\\%", text))
+    prepared = _INLINE_MATH.sub(_math, _BARE_SPECIAL.sub(r"\\\1", text))
     try:
         converted = _converter.latex_to_text(prepared)
     except Exception:  # the converter is lenient, but malformed input must never break a page

@@ -1,0 +1,95 @@
+"""The site in a real browser: Debian's Chromium driven by Playwright, against `paperwire serve`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with playwright.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    p = browser.new_page(viewport={"width": 1280, "height": 900})
+    yield p
+    p.close()
+
+
+def test_search_from_the_header_then_open_a_paper(page, sample_site):
+    page.goto(sample_site.url + "/")
+    page.fill("#q-top", "diphotn prodction")  # two typos
+    page.press("#q-top", "Enter")
+    page.wait_for_url(re.compile(r"/search\?q=diphotn"))
+    first = page.locator("ol.results li.card").first
+    assert "diphoton" in first.locator("h3").inner_text().lower()
+    assert first.locator("mark").count() >= 2  # the matched words are highlighted
+    first.locator("h3 a").click()
+    page.wait_for_url(re.compile(r"/papers/0704\.0001$"))
+    assert "Calculation of prompt diphoton production" in page.locator("h1").inner_text()
+    assert page.locator(".similar li").count() >= 3
+    assert page.locator("a", has_text="PDF").first.get_attribute("href").startswith("https://arxiv.org/pdf/")
+
+
+def test_pagination_and_filters(page, sample_site):
+    page.goto(sample_site.url + "/search?q=quantum&mode=keyword")
+    summary = page.locator(".summary").inner_text()
+    total = int(re.search(r"([\d,]+) results", summary)[1].replace(",", ""))
+    assert total > 20
+    first_page = page.locator("ol.results h3").all_inner_texts()
+    page.click("a[rel=next]")
+    page.wait_for_url(re.compile(r"page=2"))
+    assert "Page 2 of" in page.locator(".pager .where").inner_text()
+    assert not set(first_page) & set(page.locator("ol.results h3").all_inner_texts())
+
+    assert page.locator("details.filters").get_attribute("open") is not None  # a filter (mode) is set: open
+    page.fill("input[name=category]", "quant-ph")
+    page.locator(".search-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"category=quant-ph"))
+    filtered = int(re.search(r"([\d,]+) results", page.locator(".summary").inner_text())[1].replace(",", ""))
+    assert 0 < filtered < total
+    for cats in page.locator("ol.results .cats").all_inner_texts():
+        assert "quant-ph" in cats
+
+
+def test_semantic_query_finds_a_paper_without_shared_words(page, sample_site):
+    page.goto(sample_site.url + "/search?q=" + "making+several+robots+agree+without+a+leader")
+    assert page.locator("ol.results li.card").count() > 0
+    assert "close in meaning" in page.locator("ol.results .why").first.inner_text()
+
+
+def test_daily_lists_navigate(page, sample_site):
+    page.goto(sample_site.url + "/papers/month/2007-04")
+    assert page.locator("ol.cards li.card").count() == 30
+    page.click("a[rel=prev]")
+    page.wait_for_url(re.compile(r"/papers/month/2007-03$"))
+    assert "March 2007" in page.locator(".period .label").inner_text()
+    page.click("nav.tabs a:has-text('Weekly')")
+    page.wait_for_url(re.compile(r"/papers/week/2007-W"))
+
+
+@pytest.mark.parametrize("path", ["/", "/search?q=neutrino", "/papers/0704.0001", "/papers/month/2007-04"])
+def test_pages_fit_a_phone(browser, sample_site, path):
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone.goto(sample_site.url + path)
+        overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+        assert phone.locator("header .brand").is_visible()
+    finally:
+        phone.close()

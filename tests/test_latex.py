@@ -1,0 +1,26 @@
+from paperwire.latex import readable
+
+
+def test_math_and_text_macros_become_unicode():
+    assert readable(r"$\mathcal{O}(n^2)$ bounds with $\alpha \leq 10^{-3}$") == "𝒪(n²) bounds with α≤ 10⁻³"
+    assert readable(r"Schr\"odinger and H$_2$O") == "Schrödinger and H₂O"
+    assert readable(r"\textit{Ab initio} study") == "Ab initio study"
+
+
+def test_plain_text_is_untouched_and_percent_is_not_a_comment():
+    assert readable("A 50% gain & <b>") == "A 50% gain & <b>"
+    assert readable("snake_case_name and x^y") == "snake_case_name and x^y"
+    assert readable(r"A 50% gain in $\beta$") == "A 50% gain in β"
+
+
+def test_scripts_without_unicode_forms_stay_readable():
+    assert readable(r"$x_{ij}$ and $L^{\infty}$") == "xᵢⱼ and L^∞"
+
+
+def test_malformed_latex_never_raises():
+    for text in ["broken $ math { unbalanced", "\\", "$$", "{{{", r"\begin{equation} x", "$" * 1000]:
+        assert isinstance(readable(text), str)
+
+
+def test_ampersand():
+    assert readable("<b> & $x<y$ Q&A") == "<b> & x<y Q&A"
