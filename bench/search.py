@@ -126,6 +126,7 @@ def main() -> None:
     indexed = index.catch_up(store)
     build_seconds = time.monotonic() - started
     engine = SearchEngine(store, index)
+    engine.result_cache_size = 0  # time the search, not the result cache
     model = CorpusModel(seed=1)
     queries = make_queries(model, args.queries)
     for text in queries["keyword"][:20]:  # warm the OS page cache, as a running server would be

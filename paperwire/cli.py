@@ -670,16 +670,31 @@ def migrate() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def serve(host: str, port: int) -> None:
-    """Serve the web pages on http://HOST:PORT."""
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes serving requests (one per core). They share this node's index; one of them keeps it current.",
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def serve(host: str, port: int, workers: int, access_log: bool) -> None:
+    """Serve the web pages and APIs on http://HOST:PORT."""
     import uvicorn
 
     store = _store()  # fail early, with a clear message, if the database cannot be opened
     store.close()
-    click.echo(
-        f"paperwire is serving on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    click.echo(f"paperwire is serving on http://{shown}:{port} (API docs: http://{shown}:{port}/docs)")
+    uvicorn.run(
+        "paperwire.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
     )
-    uvicorn.run("paperwire.web.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 
 if __name__ == "__main__":

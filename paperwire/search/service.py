@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import tantivy
@@ -49,6 +50,10 @@ KEYWORD_EXPONENT = 3.0
 CANDIDATES = 100
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
+# Searches remembered per index generation (a new commit or new vectors start afresh), and for how long
+# (votes change trending order and counts without a new index generation).
+RESULT_CACHE_SIZE = 512
+RESULT_CACHE_SECONDS = 10.0
 
 
 @dataclass
@@ -97,6 +102,7 @@ class SearchResult:
     fallback: bool = False  # the query was not valid syntax and was searched as plain words
     relaxed: bool = False  # not every word matched: results match most of them
     took_ms: float = 0.0
+    cached: bool = False  # served from the result cache
 
     @property
     def pages(self) -> int:
@@ -118,6 +124,9 @@ class SearchEngine:
         self.builder = QueryBuilder(keyword.schema)
         self.vectors = vectors
         self.vectors_dir: Path | None = None  # where open_vectors() looks for vectors built later
+        self.result_cache_size = RESULT_CACHE_SIZE  # 0 turns the cache off (benchmarks of the search itself)
+        self._cache: OrderedDict[tuple, tuple[float, SearchResult]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         # Loaded on first use: a process that only does keyword search never pays for the model.
         self.embedder = embedder or (lambda: get_embedder())
 
@@ -149,7 +158,36 @@ class SearchEngine:
         per_page: int = 10,
         mode: str = "hybrid",
     ) -> SearchResult:
+        """Ranked hits for ``query``. Results are cached per index generation for a few seconds: a
+        popular query (or a list page) costs one search however many visitors ask for it."""
         started = time.perf_counter()
+        searcher = self.keyword.searcher()  # reloads when another process committed
+        generation = (self.keyword._meta_mtime, len(self.vectors) if self.vectors is not None else 0)
+        key = (query, repr(filters), sort, page, per_page, mode, generation)
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None and now - cached[0] < RESULT_CACHE_SECONDS:
+                self._cache.move_to_end(key)
+                return replace(cached[1], took_ms=(time.perf_counter() - started) * 1000, cached=True)
+        result = self._search(searcher, query, filters, sort, page, per_page, mode, started)
+        with self._cache_lock:
+            self._cache[key] = (now, result)
+            while len(self._cache) > self.result_cache_size:
+                self._cache.popitem(last=False)
+        return result
+
+    def _search(
+        self,
+        searcher: tantivy.Searcher,
+        query: str,
+        filters: Filters | None,
+        sort: str,
+        page: int,
+        per_page: int,
+        mode: str,
+        started: float,
+    ) -> SearchResult:
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}")
         if sort not in SORTS:
@@ -164,7 +202,6 @@ class SearchEngine:
         parsed = parse_query(query)
         filters = filters or Filters()
         filter_queries = self.builder.filters(filters)
-        searcher = self.keyword.searcher()
         self.builder.searcher = searcher
         relaxed = False
         # Meaning-based ranking applies to relevance-sorted queries made of words (not a date listing,

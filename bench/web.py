@@ -1,0 +1,200 @@
+"""Web speed at arXiv scale: `paperwire serve` over a synthetic corpus of N papers, loaded by wrk.
+
+    python bench/web.py --n 1000000                # builds (or reuses) the corpus of bench/search.py
+    python bench/web.py --n 1000000 --workers 2 --seconds 20
+
+wrk (Debian package `wrk`) runs in its own process on loopback with keep-alive connections; each
+scenario cycles through its own list of URLs. Scenarios:
+
+- `healthz`: the framework's ceiling on this machine (no search): the baseline the others are compared to;
+- `api cold`: `/api/papers/search` (the Hugging Face-compatible API) with 4,000 distinct queries, so that
+  the result cache never answers (every request runs a search);
+- `api popular`: the same endpoint with 100 popular queries (what the result cache is for);
+- `page cold`: the HTML search page `/search` with distinct queries (search + template).
+
+For each: requests/s, p50/p99 latency, errors, and the ratio to `healthz`; then the server's RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.search import build_store, make_queries  # noqa: E402
+from bench.synthetic import CorpusModel  # noqa: E402
+from paperwire.search.keyword import KeywordIndex  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+WRK_SCRIPT = r"""
+local paths = {}
+for line in io.lines(os.getenv("PW_PATHS")) do paths[#paths + 1] = line end
+local counter = 0
+function setup(thread)
+  thread:set("start", counter * 7919)
+  counter = counter + 1
+end
+local i = nil
+function request()
+  if i == nil then i = start end
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+"""
+
+
+def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "paperwire.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def wrk(url: str, paths: list[str], seconds: int, connections: int, threads: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "paths.txt").write_text("\n".join(paths) + "\n")
+        (Path(tmp) / "cycle.lua").write_text(WRK_SCRIPT)
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "--timeout",
+                "5s",
+                "-s",
+                str(Path(tmp) / "cycle.lua"),
+                url,
+            ],
+            env={**os.environ, "PW_PATHS": str(Path(tmp) / "paths.txt")},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    latency = {q: _ms(re.search(rf"\s{q}%\s+([\d.]+\w+)", out)[1]) for q in ("50", "99")}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50": latency["50"],
+        "p99": latency["99"],
+        "errors": int(errors[1]) if errors else 0,
+        "socket": socket_errors[1] if socket_errors else "",
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def server_rss(proc: subprocess.Popen) -> int:
+    root = psutil.Process(proc.pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pwbench-search"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+
+    work = args.workdir / str(args.n)
+    work.mkdir(parents=True, exist_ok=True)
+    store = build_store(work / "paperwire.db", args.n)
+    KeywordIndex(work / "index" / "keyword").catch_up(store)
+    papers = store.count()
+    store.close()
+
+    model = CorpusModel(seed=1)
+    queries = make_queries(model, 1000, seed=11)
+    distinct = [q for kind in ("keyword", "typo", "prefix", "phrase/field") for q in queries[kind]]
+    popular = queries["keyword"][:100]
+    env = {
+        "PAPERWIRE_DATA_DIR": str(work),
+        "PAPERWIRE_DATABASE_URL": f"sqlite:///{work / 'paperwire.db'}",
+        "PAPERWIRE_INDEX_DIR": str(work / "index"),
+        "PAPERWIRE_SEARCH_RATE_LIMIT": "0",
+    }
+    print(
+        f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{papers:,} papers; {args.workers} server workers; wrk 2 threads, {args.connections} connections, "
+        f"{args.seconds} s per scenario (same run, same machine)"
+    )
+    proc = start_server(env, args.port, args.workers)
+    url = f"http://127.0.0.1:{args.port}"
+    try:
+        # Warm the OS page cache as a running server would be (not the result cache: other queries).
+        for q in queries["keyword"][-50:]:
+            httpx.get(f"{url}/api/papers/search", params={"q": q}, timeout=30)
+        scenarios = {
+            "healthz (baseline)": ["/healthz"],
+            "api cold": [f"/api/papers/search?q={quote_plus(q)}&limit=10" for q in distinct],
+            "api popular": [f"/api/papers/search?q={quote_plus(q)}&limit=10" for q in popular],
+            "page cold": [f"/search?q={quote_plus(q)}&mode=keyword" for q in reversed(distinct)],
+        }
+        print()
+        print("| scenario | req/s | p50 ms | p99 ms | non-2xx | req/s vs healthz |")
+        print("|---|---:|---:|---:|---:|---:|")
+        baseline = None
+        for name, paths in scenarios.items():
+            result = wrk(url, paths, args.seconds, args.connections, 2)
+            baseline = baseline or result["rps"]
+            print(
+                f"| {name} | {result['rps']:,.0f} | {result['p50']:.1f} | {result['p99']:.1f} | "
+                f"{result['errors']} | {result['rps'] / baseline:.2f} |"
+                + (f" socket errors: {result['socket']}" if result["socket"] else "")
+            )
+        print(f"\nserver RSS after the run (all workers): {server_rss(proc) / 2**20:,.0f} MiB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
