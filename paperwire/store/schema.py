@@ -9,7 +9,10 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -46,6 +49,10 @@ papers = Table(
     Column("change_seq", BigInteger, nullable=False),
     # Set by the trending job (votes with time decay); 0 until then. Derived, so not in content_hash.
     Column("trending_score", Float, nullable=False, server_default="0"),
+    # Equal to the number of rows in `votes` for the paper (kept in the same transaction as each vote).
+    Column("upvotes", Integer, nullable=False, server_default="0"),
+    # Hidden by an admin: kept in the store, left out of lists and search.
+    Column("hidden", Boolean, nullable=False, server_default="0"),
     UniqueConstraint("change_seq", name="uq_papers_change_seq"),
 )
 
@@ -65,4 +72,101 @@ sync_state = Table(
     Column("name", String(128), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# -- accounts (passwordless: an e-mailed link signs in) -------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # lower-cased
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
+    Column("is_admin", Boolean, nullable=False, server_default="0"),
+)
+
+# One row per sign-in link sent: the link carries the nonce, signed; a used nonce cannot sign in again.
+login_links = Table(
+    "login_links",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+# Only a hash of the session id and API token is kept: a copy of the database signs nobody in.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # shown on the account page to tell tokens apart
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+# -- votes and daily papers ----------------------------------------------------------------------------
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_votes_paper_id", "paper_id"),
+)
+
+# A paper on a day's list, as Hugging Face's daily papers: submitted once, by someone (or by the import).
+daily_papers = Table(
+    "daily_papers",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id"), primary_key=True),
+    Column("day", DateTime(timezone=True), nullable=False, index=True),  # midnight UTC of the list's day
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("submitted_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("submitter_name", String(320), nullable=True),  # for imported lists (a Hugging Face user name)
+)
+
+# -- outgoing mail -------------------------------------------------------------------------------------
+
+# Every message passes through here: recorded before it is sent, marked after the server accepted it.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),  # idempotency: one message per key, ever
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("message", LargeBinary, nullable=False),  # the whole RFC 5322 message, as sent
+    Column("status", String(16), nullable=False),  # pending, sending, sent, failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+# Addresses that bounced permanently (5xx on RCPT): nothing more is sent to them.
+suppressed_addresses = Table(
+    "suppressed_addresses",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -36,6 +36,8 @@ class StoredPaper(Paper):
     change_seq: int = 0
     deleted: bool = False
     trending_score: float = 0.0
+    upvotes: int = 0
+    hidden: bool = False  # an admin hid it: not in lists or search, still in the store
 
 
 @dataclass
@@ -337,4 +339,6 @@ def _row_to_paper(row) -> StoredPaper:  # noqa: ANN001
         change_seq=row.change_seq,
         deleted=row.deleted,
         trending_score=row.trending_score,
+        upvotes=row.upvotes,
+        hidden=row.hidden,
     )
