@@ -7,6 +7,7 @@ Every setting has a default so that zero configuration runs the demo. Settings a
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,10 +65,44 @@ class Settings:
     search_rate_limit: int
     # The public address of this instance, for absolute links in feeds and e-mails ("" = from the request).
     base_url: str
+    # Outgoing mail: smtp://user:pass@host:587 (STARTTLS required), smtps://host:465, smtp+insecure://host:25.
+    # Unset: messages are written to a maildir in the data directory (the demo needs no mail server).
+    smtp_url: str | None
+    mail_from: str
+    # Signs e-mailed links and session cookies; generated once and kept in the data directory when unset.
+    secret_key: str | None
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def maildir(self) -> Path:
+        return self.data_dir / "maildir"
+
+    def signing_key(self) -> bytes:
+        """``PAPERWIRE_SECRET_KEY``, or a random key created once in the data directory (mode 0600), so that
+        links and sessions survive restarts without anyone having to configure a secret."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48).encode()
+        tmp = path.with_name(f"secret_key.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        try:
+            os.link(tmp, path)  # atomic and exclusive: a reader never sees a half-written key
+        except FileExistsError:  # another process created it first: use theirs
+            key = path.read_bytes().strip()
+        finally:
+            tmp.unlink()
+        return key
 
 
 def get_settings() -> Settings:
@@ -97,6 +132,9 @@ def get_settings() -> Settings:
         index_follow_seconds=_float("PAPERWIRE_INDEX_FOLLOW_SECONDS", 5.0),
         search_rate_limit=_int("PAPERWIRE_SEARCH_RATE_LIMIT", 600),
         base_url=(os.environ.get("PAPERWIRE_BASE_URL") or "").rstrip("/"),
+        smtp_url=os.environ.get("PAPERWIRE_SMTP_URL") or None,
+        mail_from=os.environ.get("PAPERWIRE_MAIL_FROM") or "paperwire <paperwire@localhost>",
+        secret_key=os.environ.get("PAPERWIRE_SECRET_KEY") or None,
     )
 
 

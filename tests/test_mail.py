@@ -1,0 +1,182 @@
+"""Outgoing mail through the outbox, to a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import mailbox
+import ssl
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import trustme
+
+from paperwire.mail import (
+    InvalidAddress,
+    MaildirTransport,
+    SmtpTransport,
+    compose,
+    deliver_due,
+    enqueue,
+    normalize_address,
+)
+from paperwire.store import outbox as box
+from tests.smtp_server import SmtpServer
+
+SENDER = "paperwire <digest@paperwire.test>"
+
+
+def message(to: str, subject: str = "Today's papers", **kw):
+    return compose(
+        sender=SENDER,
+        to=to,
+        subject=subject,
+        text="Plain text part.",
+        html="<p>HTML <b>part</b>.</p>",
+        **kw,
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_compose_has_every_header_and_both_parts():
+    msg = message("Ada@Example.org", headers={"List-Unsubscribe": "<https://x.test/u/1>"})
+    assert msg["To"] == "ada@example.org"
+    assert msg["From"] == SENDER
+    assert msg["Message-ID"].endswith("@paperwire.test>")
+    assert msg["Date"] and msg["List-Unsubscribe"] == "<https://x.test/u/1>"
+    types = [part.get_content_type() for part in msg.iter_parts()]
+    assert types == ["text/plain", "text/html"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "no-at-sign",
+        "a@b",
+        "a b@example.org",
+        "a@example.org\r\nBcc: victim@example.org",
+        "x" * 250 + "@e.org",
+        "",
+    ],
+)
+def test_invalid_addresses_are_refused(bad):
+    with pytest.raises(InvalidAddress):
+        normalize_address(bad)
+
+
+def test_header_injection_is_impossible():
+    msg = message("a@example.org", subject="Hello\r\nBcc: victim@example.org")
+    assert msg["Subject"] == "Hello Bcc: victim@example.org"  # one line: the line break is gone
+    assert "Bcc" not in msg
+    with pytest.raises(ValueError):
+        message("a@example.org", headers={"List-Id": "x\nBcc: victim@example.org"})
+
+
+def test_outbox_delivers_over_smtp_and_records_it(store):
+    clock = Clock()
+    with SmtpServer() as smtp:
+        assert enqueue(store, message("a@example.org"), key="digest:1", kind="digest", now=clock())
+        assert not enqueue(store, message("a@example.org"), key="digest:1", kind="digest", now=clock())
+        assert enqueue(store, message("b@example.org"), key="digest:2", kind="digest", now=clock())
+        report = deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock)
+        assert (report.sent, report.retried, report.failed) == (2, 0, 0)
+        assert [len(smtp.handler.to(a)) for a in ("a@example.org", "b@example.org")] == [1, 1]
+        got = smtp.handler.to("a@example.org")[0]
+        assert got.sender == "digest@paperwire.test"
+        assert got.message.get_body(("plain",)).get_content().strip() == "Plain text part."
+        assert "<b>part</b>" in got.message.get_body(("html",)).get_content()
+        assert box.status_of(store, "digest:1") == "sent"
+        # Nothing is due any more: a second run sends nothing.
+        assert deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock).sent == 0
+        assert len(smtp.handler.received) == 2
+
+
+def test_starttls_is_required_and_used(store, tmp_path):
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(tls)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    clock = Clock()
+    enqueue(store, message("a@example.org"), key="k1", kind="test", now=clock())
+    with SmtpServer(tls_context=tls) as smtp:
+        report = deliver_due(store, SmtpTransport(smtp.url, tls_context=client), SENDER, clock=clock)
+        assert report.sent == 1 and len(smtp.handler.received) == 1
+    # A server that offers no STARTTLS gets nothing in clear text from an smtp:// URL.
+    enqueue(store, message("b@example.org"), key="k2", kind="test", now=clock())
+    with SmtpServer() as plain:
+        report = deliver_due(store, SmtpTransport(f"smtp://127.0.0.1:{plain.port}"), SENDER, clock=clock)
+        assert report.sent == 0 and "STARTTLS" in report.server_down
+        assert plain.handler.received == []
+    assert box.status_of(store, "k2") == "pending"
+
+
+def test_server_down_delays_and_never_drops(store):
+    clock = Clock()
+    for i in range(5):
+        enqueue(store, message(f"r{i}@example.org"), key=f"m{i}", kind="test", now=clock())
+    smtp = SmtpServer()  # not started: connection refused
+    report = deliver_due(store, SmtpTransport(smtp.url, timeout=2), SENDER, clock=clock)
+    assert report.sent == 0 and report.retried == 5 and report.server_down
+    assert box.counts(store) == {"pending": 5}
+    with smtp:
+        # Not due yet: the backoff holds them back.
+        assert deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock).sent == 0
+        clock.now += timedelta(minutes=2)
+        assert deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock).sent == 5
+    assert len(smtp.handler.received) == 5
+
+
+def test_permanent_rejection_suppresses_the_address(store):
+    clock = Clock()
+    with SmtpServer() as smtp:
+        smtp.handler.refuse["gone@example.org"] = "550 5.1.1 No such user"
+        smtp.handler.refuse["full@example.org"] = "452 4.2.2 Mailbox full"
+        for i, to in enumerate(["gone@example.org", "full@example.org", "ok@example.org"]):
+            enqueue(store, message(to), key=f"m{i}", kind="test", now=clock())
+        report = deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock)
+        assert (report.sent, report.retried, report.failed, report.suppressed) == (1, 1, 1, 1)
+        assert box.is_suppressed(store, "gone@example.org") and not box.is_suppressed(
+            store, "full@example.org"
+        )
+        # Later messages to a suppressed address are not even attempted.
+        enqueue(store, message("gone@example.org"), key="m9", kind="test", now=clock())
+        smtp.handler.refuse.clear()
+        clock.now += timedelta(hours=2)
+        report = deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock)
+        assert report.sent == 1 and smtp.handler.to("gone@example.org") == []
+        assert len(smtp.handler.to("full@example.org")) == 1
+
+
+def test_a_dead_senders_claim_expires(store):
+    clock = Clock()
+    enqueue(store, message("a@example.org"), key="m1", kind="test", now=clock())
+    claimed = box.claim_due(store, now=clock(), limit=10, lease=timedelta(minutes=5))
+    assert len(claimed) == 1
+    assert box.claim_due(store, now=clock(), limit=10, lease=timedelta(minutes=5)) == []  # held
+    clock.now += timedelta(minutes=6)  # the sender died without marking it
+    with SmtpServer() as smtp:
+        assert deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock).sent == 1
+
+
+def test_without_smtp_messages_go_to_a_maildir(store, tmp_path):
+    clock = Clock()
+    enqueue(store, message("a@example.org"), key="m1", kind="test", now=clock())
+    report = deliver_due(store, MaildirTransport(tmp_path / "maildir"), SENDER, clock=clock)
+    assert report.sent == 1
+    messages = list(mailbox.Maildir(tmp_path / "maildir"))
+    assert len(messages) == 1 and messages[0]["To"] == "a@example.org"
+
+
+def test_smtp_url_is_validated():
+    for bad in ["http://x", "smtp://", "mailto:a@b.c"]:
+        with pytest.raises(ValueError):
+            SmtpTransport(bad)
+    t = SmtpTransport("smtps://user:p%40ss@mail.example.org")
+    assert (t.port, t.user, t.password) == (465, "user", "p@ss")
+    assert "p@ss" not in t.description
