@@ -196,3 +196,24 @@ def test_opensearch_and_feed_links(site):
     assert r.status_code == 200 and f"{site.url}/search?q={{searchTerms}}" in r.text
     html = get(site, "/search", q="graph").text
     assert 'rel="alternate" type="application/rss+xml"' in html and "/search.rss?q=graph" in html
+
+
+def test_far_dates_are_client_errors_or_empty_never_server_errors(site):
+    for path, params in [
+        ("/search", {"q": "graph", "from": "1000-01-01"}),
+        ("/search", {"q": "graph", "to": "9999-12-31"}),
+        ("/papers/date/9999-12-31", {}),
+        ("/papers/month/1500-01", {}),
+        ("/papers/date/0001-01-01", {}),
+        ("/papers/week/9999-W52", {}),
+    ]:
+        r = get(site, path, **params)
+        assert r.status_code in (200, 400), (path, params, r.status_code)
+
+
+def test_head_requests_answer_like_get_without_a_body(site):
+    for path in ("/", "/papers/2401.00001", "/api/papers/2401.00001", "/papers/2401.00001.md"):
+        r = httpx.head(site.url + path, timeout=30)
+        assert r.status_code == 200 and r.content == b"", path
+        assert r.headers["content-type"] == httpx.get(site.url + path).headers["content-type"]
+    assert httpx.head(site.url + "/papers/2401.99999").status_code == 404

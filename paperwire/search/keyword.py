@@ -113,6 +113,10 @@ def build_schema() -> tantivy.Schema:
     return sb.build()
 
 
+DATE_MIN = datetime(1678, 1, 1, tzinfo=UTC)
+DATE_MAX = datetime(2261, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 class IndexBusy(RuntimeError):
     """Another process is writing this index (tantivy allows one writer)."""
 
@@ -427,6 +431,12 @@ class QueryBuilder:
         )
 
     def date_range(self, start: datetime | None, end: datetime | None) -> Query:
+        # tantivy stores dates as nanoseconds in an i64 (years 1678-2261): a range reaching beyond is
+        # the same as one that stops there ("from the year 1000" means "from the start").
+        start = max(start, DATE_MIN) if start else None
+        end = min(end, DATE_MAX) if end else None
+        if (start and start > DATE_MAX) or (end and end < DATE_MIN) or (start and end and start > end):
+            return Query.empty_query()  # nothing can be published then
         return Query.const_score_query(
             Query.range_query(self.schema, "published", tantivy.FieldType.Date, start, end), 0.0
         )

@@ -23,6 +23,7 @@ from paperwire.config import get_settings
 from paperwire.search import IndexBusy, QueryError, SearchEngine
 from paperwire.store import Store, open_store
 from paperwire.web.common import ApiError
+from paperwire.web.head import HeadAsGet
 from paperwire.web.ratelimit import RateLimited
 from paperwire.web.templating import templates
 
@@ -130,6 +131,7 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
     app.state.settings = settings
     app.state.follower = follower
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(HeadAsGet)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

@@ -69,10 +69,16 @@ class Period:
         return f"/papers/{self.kind}/{self.key}"
 
     def previous(self) -> Period:
-        return Period.containing(self.kind, self.start - timedelta(days=1))
+        try:
+            return Period.containing(self.kind, self.start - timedelta(days=1))
+        except OverflowError:  # before year 1
+            return self
 
     def next(self) -> Period:
-        return Period.containing(self.kind, self.end)
+        try:
+            return Period.containing(self.kind, self.end)
+        except OverflowError:  # after year 9999
+            return self
 
     def filters(self, base: Filters | None = None) -> Filters:
         base = base or Filters()
@@ -107,7 +113,7 @@ class Period:
                 return cls.containing("week", date.fromisocalendar(int(m[1]), int(m[2]), 1))
             if kind == "month" and (m := _MONTH.match(text)):
                 return cls.containing("month", date(int(m[1]), int(m[2]), 1))
-        except ValueError:
+        except (ValueError, OverflowError):  # 2024-02-30, or a period whose end is past year 9999
             pass
         expected = {"date": "YYYY-MM-DD", "week": "YYYY-Www", "month": "YYYY-MM"}.get(kind, "?")
         raise ValueError(f"invalid {kind} {text[:40]!r}: expected {expected}")

@@ -1,5 +1,102 @@
-"""(being written)"""
+"""A Hugging Face Papers-compatible API: ``huggingface_hub`` (``HfApi(endpoint=...)`` or ``HF_ENDPOINT``)
+and the ``hf papers`` CLI work against this server unmodified.
 
-from fastapi import APIRouter
+Keys follow what the client's ``PaperInfo`` reads (see :mod:`paperwire.web.api.serialize`). Until
+daily submissions and votes exist (the trending issue), a day's list is the papers published that day,
+nobody is a submitter and every paper has 0 upvotes.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from paperwire.search.service import MAX_PER_PAGE
+from paperwire.web.api.serialize import hf_item, hf_paper_info, paper_markdown, site_base
+from paperwire.web.api.v1 import lookup_paper, parse_period
+from paperwire.web.common import ApiError, get_engine, latest_period, period_papers
+from paperwire.web.ratelimit import limit_search
+
+router = APIRouter(tags=["Hugging Face-compatible"])
+
+# The Hub's own defaults: 50 papers per page of a daily list, pages counted from 0.
+DAILY_LIMIT = 50
+SEARCH_LIMIT = 50
+_SORTS = {"publishedAt": "date", "trending": "trending"}
+
+
+@router.get(
+    "/api/papers/search",
+    summary="Search papers (Hugging Face-compatible)",
+    dependencies=[Depends(limit_search)],
+)
+def search_papers(
+    request: Request,
+    q: str = Query("", description="Search query (empty: the newest papers)"),
+    limit: int = Query(SEARCH_LIMIT, ge=1, le=MAX_PER_PAGE, description="Papers to return"),
+) -> list[dict]:
+    """What ``HfApi.list_papers(query=..., limit=...)`` and ``hf papers search`` call: the best matches
+    (hybrid keyword and meaning ranking), as the Hub's list items."""
+    result = get_engine(request).search(q, page=1, per_page=limit, mode="hybrid")
+    return [hf_item(hit.paper) for hit in result.hits]
+
+
+@router.get(
+    "/api/daily_papers",
+    summary="A day's, week's or month's papers (Hugging Face-compatible)",
+    dependencies=[Depends(limit_search)],
+)
+def daily_papers(
+    request: Request,
+    date: str | None = Query(None, description="YYYY-MM-DD"),
+    week: str | None = Query(None, description="ISO week, YYYY-Www"),
+    month: str | None = Query(None, description="YYYY-MM"),
+    sort: Literal["publishedAt", "trending"] = Query("publishedAt"),
+    p: int = Query(0, ge=0, description="Page, counted from 0"),
+    limit: int = Query(DAILY_LIMIT, ge=1, le=MAX_PER_PAGE),
+    submitter: str | None = Query(None, description="Hub username of the submitter"),
+) -> list[dict]:
+    """What ``HfApi.list_daily_papers`` and ``hf papers ls`` call. One of date, week or month picks the
+    period; none picks the latest day with papers."""
+    given = {k: v for k, v in (("date", date), ("week", week), ("month", month)) if v is not None}
+    if len(given) > 1:
+        raise ApiError(400, f"give at most one of date, week and month (got {', '.join(given)})")
+    engine = get_engine(request)
+    if given:
+        ((kind, key),) = given.items()
+        period = parse_period(kind, key)
+    else:
+        period = latest_period(engine, "date")
+    if submitter is not None:
+        return []  # papers are not submitted to daily lists here (yet): nobody submitted any
+    result = period_papers(engine, period, sort=_SORTS[sort], page=p + 1, per_page=limit)
+    return [hf_item(hit.paper) for hit in result.hits]
+
+
+@router.get(
+    "/api/papers/{paper_id:path}",
+    summary="One paper (Hugging Face-compatible)",
+    responses={404: {"description": "Not an arXiv id, or not in this catalogue"}},
+)
+def paper_info(request: Request, paper_id: str) -> dict:
+    """What ``HfApi.paper_info(id)`` and ``hf papers info`` call. Versioned ids (``2401.00001v2``) and
+    old-style ids (``hep-th/9901001``) resolve to the paper."""
+    return hf_paper_info(lookup_paper(request, paper_id))
+
+
+@router.get(
+    "/papers/{paper_id:path}.md",
+    summary="One paper as Markdown (Hugging Face-compatible)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}}, 404: {"description": "Unknown paper"}},
+)
+def paper_md(request: Request, paper_id: str) -> Response:
+    """What ``HfApi.read_paper(id)`` and ``hf papers read`` call. Errors are plain text too: whoever
+    asked for Markdown reads text."""
+    try:
+        paper = lookup_paper(request, paper_id)
+    except ApiError as exc:
+        return PlainTextResponse(exc.message + "\n", status_code=exc.status)
+    return Response(paper_markdown(paper, site_base(request)), media_type="text/markdown; charset=utf-8")
