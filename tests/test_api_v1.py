@@ -278,7 +278,7 @@ def test_list_bad_input(site):
         ("/api/v1/lists/week/2007-W60", "YYYY-Www"),
         ("/api/v1/lists/month/2007-00", "YYYY-MM"),
         ("/api/v1/lists/year/2007", "kind"),
-        ("/api/v1/lists/date/9999-12-31", "between"),
+        ("/api/v1/lists/date/9999-12-31", "9999-12-31"),
         ("/api/v1/lists/month/0001-01", "between"),
         ("/api/v1/lists/date/2007-04-02?sort=relevance", "sort"),
         ("/api/v1/lists/date/2007-04-02?per_page=500", "100"),
