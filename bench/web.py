@@ -125,9 +125,14 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def server_rss(proc: subprocess.Popen) -> int:
+def server_memory(proc: subprocess.Popen) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) over the server's processes: RSS counts the index pages every worker maps
+    once per worker; PSS shares them out, so its sum is what the machine really holds."""
     root = psutil.Process(proc.pid)
-    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    procs = [root, *root.children(recursive=True)]
+    rss = sum(p.memory_info().rss for p in procs)
+    pss = sum(p.memory_full_info().pss for p in procs)
+    return rss, pss
 
 
 def main() -> None:
@@ -190,7 +195,8 @@ def main() -> None:
                 f"{result['errors']} | {result['rps'] / baseline:.2f} |"
                 + (f" socket errors: {result['socket']}" if result["socket"] else "")
             )
-        print(f"\nserver RSS after the run (all workers): {server_rss(proc) / 2**20:,.0f} MiB")
+        rss, pss = server_memory(proc)
+        print(f"\nserver memory after the run, all processes: RSS {rss / 2**20:,.0f} MiB, PSS {pss / 2**20:,.0f} MiB")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -2,7 +2,7 @@ from paperwire.latex import readable
 
 
 def test_math_and_text_macros_become_unicode():
-    assert readable(r"$\mathcal{O}(n^2)$ bounds with $\alpha \leq 10^{-3}$") == "𝒪(n²) bounds with α≤ 10⁻³"
+    assert readable(r"$\mathcal{O}(n^2)$ bounds with $\alpha \leq 10^{-3}$") == "𝒪(n²) bounds with α ≤ 10⁻³"
     assert readable(r"Schr\"odinger and H$_2$O") == "Schrödinger and H₂O"
     assert readable(r"\textit{Ab initio} study") == "Ab initio study"
 
@@ -24,3 +24,14 @@ def test_malformed_latex_never_raises():
 
 def test_ampersand():
     assert readable("<b> & $x<y$ Q&A") == "<b> & x<y Q&A"
+
+
+def test_fractions_roots_fonts_accents_and_references():
+    assert (
+        readable(r"$\frac{1}{2}$ and $\frac{a+b}{c}$, $\sqrt{s}$, $\sqrt[3]{x}$") == "1/2 and (a+b)/c, √s, ∛x"
+    )
+    assert readable(r"$\mathbb{R}^n$, $\mathfrak{g}$, $\vec v$, Erd\H{o}s") == "ℝⁿ, 𝔤, v⃗, Erdős"
+    assert (
+        readable(r"as shown \cite{smith2020} in Sec.~\ref{sec:x}\label{y}") == "as shown […] in Sec.\u00a0[…]"
+    )
+    assert readable(r"$$E = mc^2$$") == "E = mc²"
