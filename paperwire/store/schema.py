@@ -51,6 +51,8 @@ papers = Table(
     Column("trending_score", Float, nullable=False, server_default="0"),
     # Equal to the number of rows in `votes` for the paper (kept in the same transaction as each vote).
     Column("upvotes", Integer, nullable=False, server_default="0"),
+    # Votes counted elsewhere (a Hugging Face daily list imported with `paperwire import hf-daily`).
+    Column("external_upvotes", Integer, nullable=False, server_default="0"),
     # Hidden by an admin: kept in the store, left out of lists and search.
     Column("hidden", Boolean, nullable=False, server_default="0"),
     UniqueConstraint("change_seq", name="uq_papers_change_seq"),

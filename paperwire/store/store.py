@@ -36,8 +36,14 @@ class StoredPaper(Paper):
     change_seq: int = 0
     deleted: bool = False
     trending_score: float = 0.0
-    upvotes: int = 0
+    upvotes: int = 0  # votes of this instance's users (always equal to their rows in `votes`)
+    external_upvotes: int = 0  # votes counted elsewhere (an imported Hugging Face list)
     hidden: bool = False  # an admin hid it: not in lists or search, still in the store
+
+    @property
+    def votes(self) -> int:
+        """What a page shows as the paper's upvotes."""
+        return self.upvotes + self.external_upvotes
 
 
 @dataclass
@@ -340,5 +346,6 @@ def _row_to_paper(row) -> StoredPaper:  # noqa: ANN001
         deleted=row.deleted,
         trending_score=row.trending_score,
         upvotes=row.upvotes,
+        external_upvotes=row.external_upvotes,
         hidden=row.hidden,
     )

@@ -16,6 +16,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("papers") as batch:
         batch.add_column(sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("external_upvotes", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("hidden", sa.Boolean, nullable=False, server_default="0"))
     op.create_table(
         "users",
@@ -98,4 +99,5 @@ def downgrade() -> None:
     op.drop_table("users")
     with op.batch_alter_table("papers") as batch:
         batch.drop_column("hidden")
+        batch.drop_column("external_upvotes")
         batch.drop_column("upvotes")
