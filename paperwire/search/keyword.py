@@ -26,7 +26,7 @@ from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
 from paperwire.search.query import And, AndNot, DateRange, Node, Or, Phrase, Word
 from paperwire.store import Store, StoredPaper
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the "updated" fast field (sort by newest version)
 STATE_FILE = "paperwire-index.json"
 STEM, PLAIN = "pw_stem", "pw_plain"
 
@@ -109,6 +109,8 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("category", tokenizer_name="raw")
     sb.add_text_field("archive", tokenizer_name="raw")
     sb.add_date_field("published", indexed=True, fast=True)
+    # When the latest version was submitted: arXiv's sortBy=lastUpdatedDate (only sorted on, never searched).
+    sb.add_date_field("updated", indexed=False, fast=True)
     sb.add_float_field("trending", fast=True)
     return sb.build()
 
@@ -127,9 +129,11 @@ class Filters:
     published_to: date | None = None
     categories: tuple[str, ...] = ()  # "cs.CL", or "cs.*" / "cs" for a whole archive
     authors: tuple[str, ...] = ()
+    # Only these papers (canonical ids): arXiv's id_list given together with a search_query.
+    ids: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
-        return not (self.published_from or self.published_to or self.categories or self.authors)
+        return not (self.published_from or self.published_to or self.categories or self.authors or self.ids)
 
 
 class KeywordIndex:
@@ -250,6 +254,8 @@ class KeywordIndex:
             doc.add_text("archive", archive)
         if p.published:
             doc.add_date("published", p.published)
+        if p.updated or p.published:  # version 1 was last updated when it was published
+            doc.add_date("updated", p.updated or p.published)
         doc.add_float("trending", p.trending_score)
         return doc
 
@@ -558,6 +564,9 @@ class QueryBuilder:
                     else Query.term_query(self.schema, "authors", tokens[0])
                 )
                 out.append(Query.const_score_query(q, 0.0))
+        if filters.ids:
+            ids = Query.term_set_query(self.schema, "id", list(filters.ids))
+            out.append(Query.const_score_query(ids, 0.0))
         return out
 
 

@@ -34,7 +34,9 @@ from paperwire.search.vectors import VectorIndex, index_path
 from paperwire.store import Store, StoredPaper, open_store
 
 MODES = ("hybrid", "keyword", "semantic")
-SORTS = ("relevance", "date", "trending")
+SORTS = ("relevance", "date", "trending")  # what the pages offer
+# Sorts by an indexed field ("updated": newest version first, arXiv's lastUpdatedDate; APIs only).
+SORT_FIELDS = {"date": "published", "trending": "trending", "updated": "updated"}
 MAX_PER_PAGE = 100
 # Deep pages cost as much as all the pages before them; nobody reads past this.
 MAX_RESULT_WINDOW = 10_000
@@ -157,20 +159,24 @@ class SearchEngine:
         page: int = 1,
         per_page: int = 10,
         mode: str = "hybrid",
+        ascending: bool = False,
     ) -> SearchResult:
         """Ranked hits for ``query``. Results are cached per index generation for a few seconds: a
-        popular query (or a list page) costs one search however many visitors ask for it."""
+        popular query (or a list page) costs one search however many visitors ask for it.
+
+        ``ascending`` reverses a sort by field (oldest first; arXiv's sortOrder=ascending); relevance
+        has no ascending order here (the arXiv API reverses a relevance ranking itself)."""
         started = time.perf_counter()
         searcher = self.keyword.searcher()  # reloads when another process committed
         generation = (self.keyword._meta_mtime, len(self.vectors) if self.vectors is not None else 0)
-        key = (query, repr(filters), sort, page, per_page, mode, generation)
+        key = (query, repr(filters), sort, page, per_page, mode, ascending, generation)
         now = time.monotonic()
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None and now - cached[0] < RESULT_CACHE_SECONDS:
                 self._cache.move_to_end(key)
                 return replace(cached[1], took_ms=(time.perf_counter() - started) * 1000, cached=True)
-        result = self._search(searcher, query, filters, sort, page, per_page, mode, started)
+        result = self._search(searcher, query, filters, sort, page, per_page, mode, started, ascending)
         with self._cache_lock:
             self._cache[key] = (now, result)
             while len(self._cache) > self.result_cache_size:
@@ -187,11 +193,14 @@ class SearchEngine:
         per_page: int,
         mode: str,
         started: float,
+        ascending: bool = False,
     ) -> SearchResult:
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}")
-        if sort not in SORTS:
+        if sort not in SORTS and sort not in SORT_FIELDS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}")
+        if ascending and sort not in SORT_FIELDS:
+            raise QueryError(f"only a sort by {', '.join(SORT_FIELDS)} can be ascending")
         per_page = max(1, min(per_page, MAX_PER_PAGE))
         page = max(1, page)
         offset = (page - 1) * per_page
@@ -237,12 +246,15 @@ class SearchEngine:
         if parsed.root is None:
             # No query: the newest papers (or the trending ones), filtered.
             q = with_filters(None, filter_queries)
-            result = self._run(searcher, q, "trending" if sort == "trending" else "date", offset, per_page)
+            by = sort if sort in SORT_FIELDS else "date"
+            result = self._run(searcher, q, by, offset, per_page, ascending)
         elif parsed.plain:
-            result, relaxed = self._plain(searcher, parsed.root, filter_queries, sort, offset, per_page)
+            result, relaxed = self._plain(
+                searcher, parsed.root, filter_queries, sort, offset, per_page, ascending
+            )
         else:
             q = with_filters(self.builder.node(parsed.root) or tantivy.Query.empty_query(), filter_queries)
-            result = self._run(searcher, q, sort, offset, per_page)
+            result = self._run(searcher, q, sort, offset, per_page, ascending)
         hits = self._hydrate(searcher, result.hits, parsed.words, parsed.plain)
         return SearchResult(
             query=query,
@@ -258,6 +270,11 @@ class SearchEngine:
         )
 
     # -- meaning ---------------------------------------------------------------------------------------
+
+    def searchable(self) -> int:
+        """Papers in this node's keyword index (what search and lists can show); a COUNT(*) on the store
+        costs half a second at a million papers."""
+        return self.keyword.searcher().num_docs
 
     def vectors_ready(self) -> bool:
         return self.vectors is not None and len(self.vectors) > 0
@@ -412,7 +429,7 @@ class SearchEngine:
         ]
 
     def _plain(
-        self, searcher, root, filter_queries, sort, offset, per_page
+        self, searcher, root, filter_queries, sort, offset, per_page, ascending: bool = False
     ) -> tuple[tantivy.SearchResult, bool]:
         """All words first; when fewer papers than a page match them all, accept one word fewer, and so
         on (papers matching more words still rank first: each word adds to the score)."""
@@ -425,7 +442,7 @@ class SearchEngine:
         result = None
         for at_least in range(need, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
-            result = self._run(searcher, q, sort, offset, per_page)
+            result = self._run(searcher, q, sort, offset, per_page, ascending)
             if (result.count or 0) >= min(per_page, 10) or at_least == 1:
                 return result, at_least < need
         return result, False
@@ -471,7 +488,9 @@ class SearchEngine:
         return Found(page, total)
 
     @staticmethod
-    def _run(searcher, q: tantivy.Query, sort: str, offset: int, per_page: int) -> tantivy.SearchResult:
+    def _run(
+        searcher, q: tantivy.Query, sort: str, offset: int, per_page: int, ascending: bool = False
+    ) -> tantivy.SearchResult:
         if sort == "relevance":
             return searcher.search(q, limit=per_page, offset=offset, count=True)
         return searcher.search(
@@ -479,7 +498,8 @@ class SearchEngine:
             limit=per_page,
             offset=offset,
             count=True,
-            order_by_field="published" if sort == "date" else "trending",
+            order_by_field=SORT_FIELDS[sort],
+            order=tantivy.Order.Asc if ascending else tantivy.Order.Desc,
         )
 
     def _hydrate(self, searcher, raw_hits, words: list[str], plain: bool) -> list[Hit]:

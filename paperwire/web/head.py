@@ -16,7 +16,9 @@ class HeadAsGet:
 
         async def send_without_body(message: Message) -> None:
             if message["type"] == "http.response.body":
-                message = {**message, "body": b"", "more_body": False} if not message.get("more_body") else None
+                message = (
+                    {**message, "body": b"", "more_body": False} if not message.get("more_body") else None
+                )
                 if message is None:
                     return
             await send(message)

@@ -39,12 +39,8 @@ def home(request: Request, page: int = 1) -> Response:
         "index.html",
         {
             "result": result,
-            "total_papers": get_store(request).count(),
+            "total_papers": engine.searchable(),
             "latest": {kind: latest_period(engine, kind) for kind in ("date", "week", "month")},
-            "feeds": [
-                ("Latest papers (RSS)", "application/rss+xml", "/feed.rss"),
-                ("Latest papers (Atom)", "application/atom+xml", "/feed.atom"),
-            ],
         },
     )
 
@@ -88,10 +84,6 @@ def period_list(request: Request, kind: str, key: str, page: int = 1, sort: str 
             "result": result,
             "sort": sort,
             "others": {k: Period.containing(k, period.start) for k in ("date", "week", "month")},
-            "feeds": [
-                (f"{period.label} (RSS)", "application/rss+xml", f"{period.path}.rss"),
-                (f"{period.label} (Atom)", "application/atom+xml", f"{period.path}.atom"),
-            ],
         },
     )
 
@@ -150,10 +142,6 @@ def search_page(
         k: v for k, v in form.items() if v and (k, v) not in (("mode", "hybrid"), ("sort", "relevance"))
     }
     context["base_query"] = urlencode(params)
-    context["feeds"] = [
-        (f"Search “{q}” (RSS)", "application/rss+xml", f"/search.rss?{urlencode(params)}"),
-        (f"Search “{q}” (Atom)", "application/atom+xml", f"/search.atom?{urlencode(params)}"),
-    ]
     return templates.TemplateResponse(request, "search.html", context, status_code=status)
 
 

@@ -22,3 +22,12 @@ def _day(value: datetime | None) -> str:
 templates.env.filters["day"] = _day
 templates.env.filters["latex"] = readable
 templates.env.globals["version"] = __version__
+
+
+def _feed_links(request):  # noqa: ANN001, ANN202 - imported late: feeds imports the search engine
+    from paperwire.web.feeds import feed_links
+
+    return feed_links(request)
+
+
+templates.env.globals["feed_links"] = _feed_links
