@@ -331,3 +331,20 @@ def test_two_phase_ranking_keeps_title_matches_when_candidates_are_cut(tmp_path,
     assert r.total == 6
     assert ids(r)[0] == "2402.00009"
     assert len(r.hits) == 2
+
+
+def test_an_index_from_another_version_is_rebuilt_from_the_store(tmp_path, sqlite_store):
+    import json
+
+    from paperwire.models import Paper
+    from paperwire.search.keyword import STATE_FILE, KeywordIndex
+
+    sqlite_store.apply([Paper(id="2401.00001", title="Flaky tests in continuous integration")])
+    old = tmp_path / "keyword"
+    old.mkdir()
+    (old / STATE_FILE).write_text(json.dumps({"schema": 1, "change_seq": 99, "docs": 1}))
+    (old / "meta.json").write_text("{not an index of this version")
+    index = KeywordIndex(old)
+    assert index.change_seq == 0
+    assert index.catch_up(sqlite_store) == 1
+    assert index.searcher().num_docs == 1

@@ -12,9 +12,11 @@ phrases, plain for exact, typo and prefix matching.)
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -26,6 +28,7 @@ from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
 from paperwire.search.query import And, AndNot, DateRange, Node, Or, Phrase, Word
 from paperwire.store import Store, StoredPaper
 
+log = logging.getLogger("paperwire.search")
 SCHEMA_VERSION = 3  # 3: the "updated" fast field (sort by newest version)
 STATE_FILE = "paperwire-index.json"
 STEM, PLAIN = "pw_stem", "pw_plain"
@@ -143,9 +146,11 @@ class KeywordIndex:
         self.schema = build_schema()
         state = self.read_state()
         if state and state.get("schema") != SCHEMA_VERSION:
-            raise RuntimeError(
-                f"the index at {self.path} is from another version: run `paperwire index --rebuild`"
-            )
+            # An index built by another version of paperwire: derived data, so start it over (the next
+            # catch_up, run by imports, `paperwire index` or a web process, rebuilds it from the store).
+            log.warning("the index at %s is from another version of paperwire: rebuilding it", self.path)
+            shutil.rmtree(self.path)
+            self.path.mkdir(parents=True)
         self.index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
         self.index.register_tokenizer(STEM, STEM_ANALYZER)
         self.index.register_tokenizer(PLAIN, PLAIN_ANALYZER)
