@@ -17,6 +17,9 @@ DEFAULT_ARXIV_API_URL = "https://export.arxiv.org/api/query"
 DEFAULT_ARXIV_OAI_URL = "https://oaipmh.arxiv.org/oai"
 
 
+_KEYS: dict[Path, bytes] = {}
+
+
 class SettingsError(ValueError):
     """A setting has a value we cannot use."""
 
@@ -29,6 +32,13 @@ def _float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _positive(name: str, default: float) -> float:
+    value = _float(name, default)
+    if not value > 0:
+        raise SettingsError(f"{name} must be greater than 0, got {value!r}")
+    return value
 
 
 def _int(name: str, default: int) -> int:
@@ -71,6 +81,20 @@ class Settings:
     mail_from: str
     # Signs e-mailed links and session cookies; generated once and kept in the data directory when unset.
     secret_key: str | None
+    # Accounts (paperwire/web/account.py). How long an e-mailed sign-in link works, and a session lasts.
+    login_link_minutes: float = 15.0
+    session_days: float = 30.0
+    # Sign-in e-mails one address may receive per 15 minutes, and one client IP may ask for per hour.
+    signin_email_limit: int = 3
+    signin_ip_limit: int = 10
+    # How often the web process's mail thread retries what is due in the outbox (it also sends at once
+    # after each message a request queues).
+    mail_sweep_seconds: float = 5.0
+    # Trending: a vote's weight halves every this many hours (see docs/trending.md).
+    trending_half_life_hours: float = 24.0
+    # Daily lists also show every paper published that day in these categories (small instances), e.g.
+    # "cs.CL,cs.LG"; empty: only submitted papers.
+    daily_categories: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -86,10 +110,17 @@ class Settings:
         if self.secret_key:
             return self.secret_key.encode()
         path = self.data_dir / "secret_key"
+        cached = _KEYS.get(path)
+        if cached is not None:  # read once per process: every rendered form signs a CSRF token with it
+            return cached
         try:
-            return path.read_bytes().strip()
+            key = path.read_bytes().strip()
         except FileNotFoundError:
-            pass
+            key = self._create_key(path)
+        _KEYS[path] = key
+        return key
+
+    def _create_key(self, path: Path) -> bytes:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48).encode()
         tmp = path.with_name(f"secret_key.{os.getpid()}.tmp")
@@ -133,9 +164,30 @@ def get_settings() -> Settings:
         search_rate_limit=_int("PAPERWIRE_SEARCH_RATE_LIMIT", 600),
         base_url=(os.environ.get("PAPERWIRE_BASE_URL") or "").rstrip("/"),
         smtp_url=os.environ.get("PAPERWIRE_SMTP_URL") or None,
-        mail_from=os.environ.get("PAPERWIRE_MAIL_FROM") or "paperwire <paperwire@localhost>",
+        mail_from=os.environ.get("PAPERWIRE_MAIL_FROM")
+        or _default_sender(os.environ.get("PAPERWIRE_BASE_URL")),
         secret_key=os.environ.get("PAPERWIRE_SECRET_KEY") or None,
+        login_link_minutes=_float("PAPERWIRE_LOGIN_LINK_MINUTES", 15.0),
+        session_days=_float("PAPERWIRE_SESSION_DAYS", 30.0),
+        signin_email_limit=_int("PAPERWIRE_SIGNIN_EMAIL_LIMIT", 3),
+        signin_ip_limit=_int("PAPERWIRE_SIGNIN_IP_LIMIT", 10),
+        mail_sweep_seconds=_float("PAPERWIRE_MAIL_SWEEP_SECONDS", 5.0),
+        trending_half_life_hours=_positive("PAPERWIRE_TRENDING_HALF_LIFE_HOURS", 24.0),
+        daily_categories=tuple(
+            c.strip() for c in (os.environ.get("PAPERWIRE_DAILY_CATEGORIES") or "").split(",") if c.strip()
+        ),
     )
+
+
+def _default_sender(base_url: str | None) -> str:
+    """``paperwire <paperwire@HOST>`` for the public address's host; a bare ``localhost`` is no address
+    that mail.compose accepts (it wants a dotted domain), so without one it is ``localhost.localdomain``."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url or "").hostname or ""
+    if "." not in host or host.replace(".", "").isdigit():
+        host = "localhost.localdomain"
+    return f"paperwire <paperwire@{host}>"
 
 
 def normalize_database_url(url: str) -> str:
