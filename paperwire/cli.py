@@ -225,7 +225,7 @@ def _with_file_options(f):
 
 @main.group("import")
 def import_group() -> None:
-    """Import papers from files (arXiv snapshot, JSONL, CSV, the bundled sample)."""
+    """Import papers from files (arXiv snapshot, JSONL, CSV, the bundled sample, Hugging Face daily lists)."""
 
 
 @import_group.command("snapshot")
@@ -272,6 +272,40 @@ def import_sample(quiet: bool, index: bool) -> None:
     from paperwire.ingest.jsonl import JsonlSource
 
     _import("bundled sample", lambda: JsonlSource(SAMPLE_PATH), None, 2000, quiet, index)
+
+
+@import_group.command("hf-daily")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option(
+    "--index/--no-index", default=True, show_default=True, help="Update the search index afterwards."
+)
+def import_hf_daily(file: Path, quiet: bool, index: bool) -> None:
+    """Import a Hugging Face daily papers list (a saved /api/daily_papers response, JSON).
+
+    Papers the catalogue lacks are added from the list; papers it has keep their arXiv metadata. Each
+    paper goes on the daily list of the day it was submitted to the Hub, with the Hub's upvotes counted
+    for trending. Malformed items are skipped and reported; the rest import.
+    """
+    from paperwire.ingest.hf_daily import import_file
+
+    store = _store()
+    started = time.monotonic()
+    try:
+        result = import_file(store, file)
+    except IngestError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    for item in result.skipped[:SHOWN_REJECTIONS]:
+        click.echo(f"skipped {file} {item.where}: {item.reason}", err=True)
+    if len(result.skipped) > SHOWN_REJECTIONS:
+        click.echo(f"... and {len(result.skipped) - SHOWN_REJECTIONS:,} more skipped items", err=True)
+    click.echo(f"Imported {file}: {result.line()} in {time.monotonic() - started:.1f}s")
+    if result.read == 0:
+        _fail(f"nothing could be imported from {file}" + (" (no items found)" if not result.skipped else ""))
+    if index:
+        _catch_up_index(quiet, vector_limit=get_settings().import_embed_limit)
 
 
 # -- remote sources -------------------------------------------------------------------------------------
@@ -653,6 +687,77 @@ def show(paper_id: str, as_json: bool) -> None:
         if value:
             click.echo(f"{label}: {value}")
     click.echo("\n" + paper.abstract)
+
+
+# -- accounts -------------------------------------------------------------------------------------------
+
+
+@main.group("admin")
+def admin_group() -> None:
+    """Site administrators: they can hide papers. Anyone else signs in by e-mailed link on the site."""
+
+
+def _admin_address(email: str) -> str:
+    from paperwire.mail import InvalidAddress, normalize_address
+
+    try:
+        return normalize_address(email)
+    except InvalidAddress as exc:
+        _fail(str(exc), 2)
+    raise AssertionError("unreachable")
+
+
+@admin_group.command("grant")
+@click.argument("email")
+def admin_grant(email: str) -> None:
+    """Make EMAIL an administrator (creating its account if there is none: it signs in by e-mailed link)."""
+    from datetime import UTC, datetime
+
+    from paperwire.store import accounts
+
+    address = _admin_address(email)
+    store = _store()
+    try:
+        user = accounts.set_admin(store, address, True, now=datetime.now(UTC))
+    finally:
+        store.close()
+    assert user is not None
+    click.echo(f"{user.email} is an administrator.")
+
+
+@admin_group.command("revoke")
+@click.argument("email")
+def admin_revoke(email: str) -> None:
+    """Take administrator rights away from EMAIL (the account stays)."""
+    from datetime import UTC, datetime
+
+    from paperwire.store import accounts
+
+    address = _admin_address(email)
+    store = _store()
+    try:
+        user = accounts.set_admin(store, address, False, now=datetime.now(UTC))
+    finally:
+        store.close()
+    if user is None:
+        _fail(f"there is no account for {address}")
+    click.echo(f"{address} is no longer an administrator.")
+
+
+@admin_group.command("list")
+def admin_list() -> None:
+    """Print the administrators' addresses."""
+    from paperwire.store import accounts
+
+    store = _store()
+    try:
+        admins = accounts.list_admins(store)
+    finally:
+        store.close()
+    for user in admins:
+        click.echo(user.email)
+    if not admins:
+        click.echo("No administrators (paperwire admin grant EMAIL makes one).", err=True)
 
 
 @main.command()

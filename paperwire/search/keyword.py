@@ -214,7 +214,8 @@ class KeywordIndex:
                     break
                 for paper in changes:
                     writer.delete_documents_by_term("id", paper.id)
-                    if not paper.deleted:
+                    # Hidden papers leave the index, so no search, list or feed built on it shows them.
+                    if not paper.deleted and not paper.hidden:
                         writer.add_document(self._document(paper))
                 seq = changes[-1].change_seq
                 done += len(changes)

@@ -278,9 +278,10 @@ class Store:
             yield from conn.execute(stmt)
 
     def newest(self, limit: int = 20, offset: int = 0) -> list[StoredPaper]:
+        """The newest live papers; hidden ones are left out (an admin hid them from every list)."""
         stmt = (
             select(papers)
-            .where(papers.c.deleted.is_(False))
+            .where(papers.c.deleted.is_(False), papers.c.hidden.is_(False))
             .order_by(papers.c.published.desc().nulls_last(), papers.c.id.desc())
             .limit(limit)
             .offset(offset)

@@ -112,6 +112,9 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
     store = store or (engine.store if engine else open_store())
     engine = engine or SearchEngine.open(store)
     follower = IndexFollower(engine, settings.index_follow_seconds)
+    from paperwire.web.account import MailWorker
+
+    mail_worker = MailWorker(store, settings)  # sends what requests queue (sign-in links), never in a request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,7 +124,9 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
         follower.start()
+        mail_worker.start()
         yield
+        mail_worker.stop()
         follower.stop()
 
     app = FastAPI(
@@ -136,8 +141,12 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
     app.state.engine = engine
     app.state.settings = settings
     app.state.follower = follower
+    app.state.mail_worker = mail_worker
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(HeadAsGet)
+    from paperwire.web import auth
+
+    auth.install(app)  # the CSRF cookie middleware, and the redirect of pages that need a signed-in user
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -176,12 +185,13 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
             {"ok": True, "papers": engine.searchable(), "index_change_seq": engine.keyword.change_seq}
         )
 
-    from paperwire.web import feeds, pages
+    from paperwire.web import account, feeds, pages
     from paperwire.web.api import arxiv, hf, v1
 
     app.include_router(v1.router)
     app.include_router(hf.router)
     app.include_router(arxiv.router)
     app.include_router(feeds.router)
+    app.include_router(account.router)  # sign-in, account page, /api/v1/me
     app.include_router(pages.router)  # last: its /papers/{id} catches what the others leave
     return app

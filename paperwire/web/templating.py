@@ -31,3 +31,20 @@ def _feed_links(request):  # noqa: ANN001, ANN202 - imported late: feeds imports
 
 
 templates.env.globals["feed_links"] = _feed_links
+
+
+def _csrf_token(request) -> str:  # noqa: ANN001 - imported late: auth imports the store and the settings
+    from paperwire.web.auth import csrf_token
+
+    return csrf_token(request)
+
+
+def _current_user(request):  # noqa: ANN001, ANN202
+    from paperwire.web.auth import viewer
+
+    return viewer(request)
+
+
+# Forms that change state carry {{ csrf_token(request) }}; the header shows {{ current_user(request) }}.
+templates.env.globals["csrf_token"] = _csrf_token
+templates.env.globals["current_user"] = _current_user

@@ -1,0 +1,126 @@
+"""Signing in and out in a real browser (Debian's Chromium, driven by Playwright): the e-mailed link is
+read from a real SMTP server, opened, confirmed with the button; then the account page and sign-out."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.live_server import LiveServer, start_server
+from tests.smtp_server import SmtpServer
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, smtp) -> Iterator[LiveServer]:
+    data = tmp_path_factory.mktemp("browser-accounts")
+    env = {
+        "PAPERWIRE_DATA_DIR": str(data),
+        "PAPERWIRE_DATABASE_URL": f"sqlite:///{data / 'paperwire.db'}",
+        "PAPERWIRE_IMPORT_EMBED_LIMIT": "0",
+        "PAPERWIRE_INDEX_FOLLOW_SECONDS": "0",
+        "PAPERWIRE_BASE_URL": "",
+        "PAPERWIRE_SMTP_URL": smtp.url,
+        "PAPERWIRE_MAIL_FROM": "paperwire <signin@paperwire.test>",
+        "PAPERWIRE_MAIL_SWEEP_SECONDS": "0.5",
+    }
+    server = start_server(env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with playwright.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+def emailed_link(smtp: SmtpServer, address: str, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = smtp.handler.to(address)
+        if got:
+            text = got[-1].message.get_body(("plain",)).get_content()
+            return re.search(r"(http\S+/signin/confirm\?token=\S+)", text)[1]
+        time.sleep(0.05)
+    raise AssertionError(f"no sign-in message to {address}")
+
+
+def test_sign_in_with_the_emailed_link_then_sign_out(page, site, smtp):
+    page.goto(site.url + "/")
+    page.get_by_role("link", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/signin$"))
+    page.fill("#signin-email", "grace@example.org")
+    page.get_by_role("button", name="E-mail me a sign-in link").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert "grace@example.org" in page.locator("main").inner_text()
+
+    page.goto(emailed_link(smtp, "grace@example.org"))
+    assert page.locator("h1").inner_text() == "Sign in as grace@example.org"
+    page.get_by_role("button", name="Sign in as grace@example.org").click()
+    page.wait_for_url(re.compile(r"/account$"))
+    assert page.locator("h1").inner_text() == "Your account"
+    assert page.locator(".account-email").inner_text() == "grace@example.org"
+    assert page.locator("header .account-link").inner_text() == "grace@example.org"
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["paperwire_session"]["httpOnly"] and cookies["paperwire_session"]["sameSite"] == "Lax"
+    # Scripts on the page cannot read the session (nor the CSRF seed).
+    assert "paperwire_session" not in page.evaluate("document.cookie")
+
+    page.fill("#token-name", "notebook")
+    page.get_by_role("button", name="Create token").click()
+    token = page.locator(".token-value").input_value()
+    assert token.startswith("pw_")
+    assert page.locator("table.tokens").inner_text().count("notebook") == 1
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/$"))
+    assert page.locator("header").get_by_role("link", name="Sign in").is_visible()
+    page.goto(site.url + "/account")
+    page.wait_for_url(re.compile(r"/signin\?next=/account$"))
+
+
+def test_the_link_signs_in_even_in_a_browser_that_never_saw_the_site(page, browser, site, smtp):
+    """The link is often opened in another browser than the one that asked for it (a phone's mail app):
+    the confirm page sets that browser's CSRF cookie itself, and the button works there."""
+    page.goto(site.url + "/signin")
+    page.fill("#signin-email", "phone@example.org")
+    page.get_by_role("button", name="E-mail me a sign-in link").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    link = emailed_link(smtp, "phone@example.org")
+
+    other = browser.new_context()
+    try:
+        fresh = other.new_page()
+        fresh.goto(link)
+        fresh.get_by_role("button", name="Sign in as phone@example.org").click()
+        fresh.wait_for_url(re.compile(r"/account$"))
+        assert fresh.locator(".account-email").inner_text() == "phone@example.org"
+    finally:
+        other.close()
