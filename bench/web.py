@@ -196,7 +196,9 @@ def main() -> None:
                 + (f" socket errors: {result['socket']}" if result["socket"] else "")
             )
         rss, pss = server_memory(proc)
-        print(f"\nserver memory after the run, all processes: RSS {rss / 2**20:,.0f} MiB, PSS {pss / 2**20:,.0f} MiB")
+        print(
+            f"\nserver memory after the run, all processes: RSS {rss / 2**20:,.0f} MiB, PSS {pss / 2**20:,.0f} MiB"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
