@@ -14,7 +14,9 @@ _OLD_STYLE = re.compile(
     r"^(?P<archive>[a-z]+(?:-[a-z]+)*)(?:\.[A-Za-z]+(?:-[A-Za-z]+)*)?/(?P<num>\d{7})(?:v(?P<version>\d+))?$"
 )
 _PREFIXES = re.compile(
-    r"^(?:oai:arxiv\.org:|arxiv:|https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/)", re.IGNORECASE
+    # URLs as people paste them: with or without the scheme (a browser's address bar hides it).
+    r"^(?:oai:arxiv\.org:|arxiv:|(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/)",
+    re.IGNORECASE,
 )
 
 

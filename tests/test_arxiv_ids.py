@@ -49,3 +49,10 @@ def test_rejected_forms(text):
 
 def test_normalize_drops_version():
     assert normalize_arxiv_id("2401.14040v9") == "2401.14040"
+
+
+def test_urls_without_a_scheme_as_pasted_from_an_address_bar():
+    from paperwire.arxiv_ids import normalize_arxiv_id
+
+    assert normalize_arxiv_id("arxiv.org/abs/2405.00002") == "2405.00002"
+    assert normalize_arxiv_id("www.arxiv.org/pdf/2405.00002v3") == "2405.00002"

@@ -124,3 +124,53 @@ def test_the_link_signs_in_even_in_a_browser_that_never_saw_the_site(page, brows
         assert fresh.locator(".account-email").inner_text() == "phone@example.org"
     finally:
         other.close()
+
+
+def test_sign_in_upvote_submit_a_daily_paper_and_sign_out(page, site, smtp):
+    """The whole loop of issue 5 in a browser: sign in through the e-mailed link, upvote (the count
+    changes without a page load), submit a paper to today's list, sign out."""
+    from datetime import UTC, datetime
+
+    from paperwire.models import Paper
+    from paperwire.store import Store
+
+    store = Store.open(site.env["PAPERWIRE_DATABASE_URL"], run_migrations=False)
+    store.apply(
+        [
+            Paper(id="2405.00001", title="Upvotable paper one", published=datetime(2024, 5, 1, tzinfo=UTC)),
+            Paper(id="2405.00002", title="Paper to submit today", published=datetime(2024, 5, 2, tzinfo=UTC)),
+        ]
+    )
+    store.close()
+    page.goto(site.url + "/signin?next=/papers/2405.00001")
+    page.fill("#signin-email", "voter@example.org")
+    page.get_by_role("button", name="E-mail me a sign-in link").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    page.goto(emailed_link(smtp, "voter@example.org"))
+    page.get_by_role("button", name="Sign in as voter@example.org").click()
+    page.wait_for_url(re.compile(r"/papers/2405\.00001$"))
+
+    vote = page.locator("form.vote")
+    assert vote.locator(".count").inner_text() == "0"
+    page.evaluate("window.__same_page = true")
+    vote.locator("button").click()
+    page.wait_for_function("document.querySelector('form.vote .count').textContent === '1'")
+    assert page.evaluate("window.__same_page") is True  # no page load: the script did it
+    assert vote.get_attribute("data-voted") == "true" and "on" in vote.get_attribute("class")
+    page.reload()
+    assert page.locator("form.vote .count").inner_text() == "1"  # stored, not only shown
+    page.locator("form.vote button").click()
+    page.wait_for_function("document.querySelector('form.vote .count').textContent === '0'")
+
+    today = datetime.now(UTC).date().isoformat()
+    page.goto(f"{site.url}/papers/date/{today}")
+    page.fill("#submit-paper", "arxiv.org/abs/2405.00002")
+    page.get_by_role("button", name="Submit", exact=True).click()
+    page.wait_for_url(re.compile(rf"/papers/date/{today}\?submitted=2405\.00002$"))
+    assert "is on today's list" in page.locator(".notice-ok").inner_text()
+    assert "Paper to submit today" in page.locator("ol.cards").inner_text()
+
+    page.goto(site.url + "/account")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/$"))
+    assert page.locator("header").get_by_role("link", name="Sign in").is_visible()

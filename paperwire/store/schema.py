@@ -48,7 +48,7 @@ papers = Table(
     # Bumped on every change; derived indexes catch up by reading rows with change_seq > their watermark.
     Column("change_seq", BigInteger, nullable=False),
     # Set by the trending job (votes with time decay); 0 until then. Derived, so not in content_hash.
-    Column("trending_score", Float, nullable=False, server_default="0"),
+    Column("trending_score", Float, nullable=False, server_default="0", index=True),
     # Equal to the number of rows in `votes` for the paper (kept in the same transaction as each vote).
     Column("upvotes", Integer, nullable=False, server_default="0"),
     # Votes counted elsewhere (a Hugging Face daily list imported with `paperwire import hf-daily`).

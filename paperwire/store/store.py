@@ -245,7 +245,11 @@ class Store:
         found: dict[str, StoredPaper] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(ids):
-                stmt = select(papers).where(papers.c.id.in_(chunk), papers.c.deleted.is_(False))
+                # Hidden papers are left out: everything that lists papers (search hits, nearest
+                # neighbours, batch lookups) goes through here. get() still returns them.
+                stmt = select(papers).where(
+                    papers.c.id.in_(chunk), papers.c.deleted.is_(False), papers.c.hidden.is_(False)
+                )
                 for row in conn.execute(stmt):
                     found[row.id] = _row_to_paper(row)
         return found

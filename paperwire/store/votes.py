@@ -474,7 +474,7 @@ def trending(
     published since then (the trending lists of a day, week or month). Hidden papers are left out.
 
     An instance without votes gets an empty list here; its front page shows the newest papers instead."""
-    where = [papers.c.deleted.is_(False), papers.c.hidden.is_(False), papers.c.trending_score != NO_SIGNAL]
+    where = [papers.c.deleted.is_(False), papers.c.hidden.is_(False), papers.c.trending_score > NO_SIGNAL]
     if since is not None:
         since = _utc(since)
         recent_listing = exists().where(
@@ -529,3 +529,14 @@ def recompute_trending(store: Store, *, half_life: float | None = None, batch: i
                 _save_sequence(conn, seq)
             changed += seq - start
     return changed
+
+
+def latest_daily_day(store: Store) -> date | None:
+    """The newest day any paper was submitted to (what "today's papers" shows before today has any)."""
+    with store.engine.connect() as conn:
+        value = conn.execute(select(func.max(daily_papers.c.day))).scalar()
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite returns max() of a DateTime column as text
+        value = datetime.fromisoformat(value)
+    return value.date()

@@ -185,9 +185,10 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
             {"ok": True, "papers": engine.searchable(), "index_change_seq": engine.keyword.change_seq}
         )
 
-    from paperwire.web import account, feeds, pages
+    from paperwire.web import account, actions, feeds, pages
     from paperwire.web.api import arxiv, hf, v1
 
+    app.include_router(actions.router)  # before v1: /api/v1/papers/{id}/upvote inside v1's /papers/{id:path}
     app.include_router(v1.router)
     app.include_router(hf.router)
     app.include_router(arxiv.router)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import Request
 
-from paperwire.search import Filters, SearchEngine
+from paperwire.search import Filters, QueryError, SearchEngine
 from paperwire.search.service import SearchResult
-from paperwire.store import Store
+from paperwire.store import Store, StoredPaper
+from paperwire.store.votes import DailyEntry, daily_list, latest_daily_day
 
 
 class ApiError(Exception):
@@ -124,21 +125,88 @@ def today() -> date:
 
 
 def latest_period(engine: SearchEngine, kind: str) -> Period:
-    """The period holding the newest paper (today's list is empty until papers of today arrive)."""
-    newest = engine.store.newest(limit=1)
-    day = newest[0].published.date() if newest and newest[0].published else today()
+    """The period holding the newest daily submission, else the newest paper (today's list is empty until
+    papers of today arrive)."""
+    day = latest_daily_day(engine.store)
+    if day is None:
+        newest = engine.store.newest(limit=1)
+        day = newest[0].published.date() if newest and newest[0].published else today()
     return Period.containing(kind, day)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A paper on a day's list, with how it got there (what the Hub calls submittedOnDaily*)."""
+
+    paper: StoredPaper
+    entry: DailyEntry | None = None
+
+    @property
+    def id(self) -> str:
+        return self.paper.id
+
+
+_DAILY_SORTS = {"upvotes": "upvotes", "date": "published", "trending": "trending"}
+LIST_SORTS = tuple(_DAILY_SORTS)
+
+
+def submitter_name(entry: DailyEntry) -> str | None:
+    """Who put the paper on the list, as shown publicly: an imported list's user name, or a pseudonym for
+    a user of this instance (never their e-mail address)."""
+    if entry.submitter_name:
+        return entry.submitter_name
+    return f"user-{entry.submitted_by}" if entry.submitted_by is not None else None
 
 
 def period_papers(
     engine: SearchEngine,
     period: Period,
     *,
-    sort: str = "date",
+    sort: str = "upvotes",
     page: int = 1,
     per_page: int = 30,
     filters: Filters | None = None,
+    submitter: str | None = None,
 ) -> SearchResult:
-    """The papers of a day, week or month. Until daily submissions exist (the trending issue), a day's list
-    is the papers published that day."""
-    return engine.search("", period.filters(filters), sort=sort, page=page, per_page=per_page, mode="keyword")
+    """The papers of a day, week or month, as Hugging Face's daily papers: the papers submitted to it,
+    ranked by upvotes (``sort``: upvotes, date, trending). A period nobody submitted papers to lists the
+    papers published in it instead (``mode == "published"``), so a fresh instance is not empty."""
+    if sort not in _DAILY_SORTS:
+        raise QueryError(f"sort must be one of {', '.join(_DAILY_SORTS)}")
+    if filters is None or filters.is_empty():
+        if submitter is not None:
+            # Few submissions per period: filter them here rather than teach the store about pseudonyms.
+            everything, _ = daily_list(
+                engine.store, period.start, period.end - timedelta(days=1), _DAILY_SORTS[sort], 10_000
+            )
+            mine = [(p, e) for p, e in everything if submitter_name(e) == submitter]
+            chosen = mine[(page - 1) * per_page : page * per_page]
+            return _listed(chosen, len(mine), page, per_page, sort)
+        entries, total = daily_list(
+            engine.store,
+            period.start,
+            period.end - timedelta(days=1),
+            _DAILY_SORTS[sort],
+            limit=per_page,
+            offset=(page - 1) * per_page,
+        )
+        if total:
+            return _listed(entries, total, page, per_page, sort)
+    elif submitter is not None:
+        return _listed([], 0, page, per_page, sort)
+    result = engine.search(
+        "",
+        period.filters(filters),
+        sort="trending" if sort == "trending" else "date",
+        page=page,
+        per_page=per_page,
+        mode="keyword",
+    )
+    return replace(result, mode="published", sort=sort)
+
+
+def _listed(entries: list, total: int, page: int, per_page: int, sort: str) -> SearchResult:
+    hits = [Listed(paper, entry) for paper, entry in entries]
+    return SearchResult(
+        query="", hits=hits, total=total, page=page, per_page=per_page, mode="daily", sort=sort
+    )

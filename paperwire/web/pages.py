@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,8 +10,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperwire.arxiv_ids import InvalidArxivId, normalize_arxiv_id
 from paperwire.search import Filters, QueryError
-from paperwire.search.service import MAX_RESULT_WINDOW, MODES, SORTS
-from paperwire.web.common import ApiError, Period, get_engine, get_store, latest_period, period_papers
+from paperwire.search.service import MAX_RESULT_WINDOW, MODES, SORTS, SearchResult
+from paperwire.store import votes
+from paperwire.web.auth import current_user
+from paperwire.web.common import (
+    LIST_SORTS,
+    ApiError,
+    Listed,
+    Period,
+    get_engine,
+    get_store,
+    latest_period,
+    period_papers,
+    today,
+)
 from paperwire.web.ratelimit import limit_search
 from paperwire.web.templating import templates
 
@@ -26,28 +38,61 @@ def _page_number(page: int, per_page: int) -> int:
     return max(1, min(page, MAX_RESULT_WINDOW // per_page))
 
 
+TRENDING_WINDOWS = {
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+    "month": timedelta(days=31),
+    "all": None,
+}
+
+
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, page: int = 1) -> Response:
+def home(request: Request, page: int = 1, window: str = "week") -> Response:
+    """Trending papers (votes with time decay, see docs/trending.md) of the last day, week, month or all
+    time; a window with nothing in it widens to all time, and an instance without votes shows the newest
+    papers."""
     engine = get_engine(request)
+    store = get_store(request)
     page = _page_number(page, LIST_PER_PAGE)
-    # Trending once papers have votes (the trending issue); until then the newest papers.
-    result = engine.search(
-        "", sort="trending" if _has_trending(request) else "date", page=page, per_page=LIST_PER_PAGE
+    window = window if window in TRENDING_WINDOWS else "week"
+    shown = window
+    span = TRENDING_WINDOWS[window]
+    offset = (page - 1) * LIST_PER_PAGE
+    papers, total = votes.trending(
+        store, since=datetime.now(UTC) - span if span else None, limit=LIST_PER_PAGE, offset=offset
     )
+    if total == 0 and span is not None:
+        shown = "all"
+        papers, total = votes.trending(store, since=None, limit=LIST_PER_PAGE, offset=offset)
+    if total:
+        result = SearchResult(
+            query="", hits=[Listed(p) for p in papers], total=total, page=page, per_page=LIST_PER_PAGE,
+            mode="trending", sort="trending",
+        )  # fmt: skip
+    else:
+        result = engine.search("", sort="date", page=page, per_page=LIST_PER_PAGE, mode="keyword")
     return templates.TemplateResponse(
         request,
         "index.html",
         {
             "result": result,
+            "trending": bool(total),
+            "window": window,
+            "shown_window": shown,
+            "windows": list(TRENDING_WINDOWS),
+            "voted": _voted(request, result.hits),
             "total_papers": engine.searchable(),
             "latest": {kind: latest_period(engine, kind) for kind in ("date", "week", "month")},
         },
     )
 
 
-def _has_trending(request: Request) -> bool:
-    hits = get_engine(request).search("", sort="trending", per_page=1).hits
-    return bool(hits and hits[0].paper.trending_score > 0)
+def _voted(request: Request, hits: list) -> set[str]:
+    """Which of these papers the signed-in visitor upvoted (their buttons show it)."""
+    user = current_user(request)
+    if user is None or not hits:
+        return set()
+    return votes.user_votes(get_store(request), user.id, [h.id for h in hits])
 
 
 @router.get("/papers", response_class=HTMLResponse)
@@ -64,15 +109,17 @@ def latest_list(request: Request, kind: str) -> Response:
 
 
 @router.get("/papers/{kind}/{key}", response_class=HTMLResponse)
-def period_list(request: Request, kind: str, key: str, page: int = 1, sort: str = "date") -> Response:
+def period_list(
+    request: Request, kind: str, key: str, page: int = 1, sort: str = "upvotes", submitted: str | None = None
+) -> Response:
     if kind not in ("date", "week", "month"):
         return paper_page(request, f"{kind}/{key}")  # old-style ids look like this: hep-th/9901001
     try:
         period = Period.parse(kind, key)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
-    if sort not in ("date", "trending"):
-        sort = "date"
+    if sort not in LIST_SORTS:
+        sort = "upvotes"
     engine = get_engine(request)
     page = _page_number(page, LIST_PER_PAGE)
     result = period_papers(engine, period, sort=sort, page=page, per_page=LIST_PER_PAGE)
@@ -83,6 +130,11 @@ def period_list(request: Request, kind: str, key: str, page: int = 1, sort: str 
             "period": period,
             "result": result,
             "sort": sort,
+            "sorts": LIST_SORTS,
+            "voted": _voted(request, result.hits),
+            "submitted": submitted if submitted and any(h.id == submitted for h in result.hits) else None,
+            "is_today": period.kind == "date" and period.start == today(),
+            "today": Period.containing("date", today()),
             "others": {k: Period.containing(k, period.start) for k in ("date", "week", "month")},
         },
     )
@@ -135,6 +187,7 @@ def search_page(
         context["result"] = get_engine(request).search(
             q, filters, sort=form["sort"], page=page, per_page=PER_PAGE, mode=form["mode"]
         )
+        context["voted"] = _voted(request, context["result"].hits)
     except QueryError as exc:
         context["error"] = str(exc)
         status = 400
@@ -158,10 +211,21 @@ def paper_page(request: Request, paper_id: str) -> Response:
     except InvalidArxivId:
         raise ApiError(404, f"{paper_id[:80]} is not an arXiv id") from None
     paper = get_store(request).get(canonical)
-    if paper is None:
+    user = current_user(request)
+    if paper is None or (paper.hidden and not (user and user.is_admin)):
         raise ApiError(404, f"arXiv:{canonical} is not in this catalogue")
     similar = get_engine(request).similar(paper.id, limit=SIMILAR)
-    return templates.TemplateResponse(request, "paper.html", {"paper": paper, "similar": similar})
+    return templates.TemplateResponse(
+        request,
+        "paper.html",
+        {
+            "paper": paper,
+            "similar": similar,
+            "voted": _voted(request, [Listed(paper)]),
+            "entry": votes.daily_entry(get_store(request), paper.id),
+            "user": user,
+        },
+    )
 
 
 @router.get("/opensearch.xml")

@@ -3,7 +3,8 @@ and the ``hf papers`` CLI work against this server unmodified.
 
 Keys follow what the client's ``PaperInfo`` reads (see :mod:`paperwire.web.api.serialize`). Until
 daily submissions and votes exist (the trending issue), a day's list is the papers published that day,
-nobody is a submitter and every paper has 0 upvotes.
+a day's list is its submitted papers ranked by upvotes (the papers published that day when nobody
+submitted any).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from paperwire.search.service import MAX_PER_PAGE
+from paperwire.store.votes import daily_entry
 from paperwire.web.api.serialize import hf_item, hf_paper_info, paper_markdown, site_base
 from paperwire.web.api.v1 import lookup_paper, parse_period
 from paperwire.web.common import ApiError, get_engine, latest_period, period_papers
@@ -24,7 +26,7 @@ router = APIRouter(tags=["Hugging Face-compatible"])
 # The Hub's own defaults: 50 papers per page of a daily list, pages counted from 0.
 DAILY_LIMIT = 50
 SEARCH_LIMIT = 50
-_SORTS = {"publishedAt": "date", "trending": "trending"}
+_SORTS = {None: "upvotes", "publishedAt": "date", "trending": "trending"}
 
 
 @router.get(
@@ -40,7 +42,7 @@ def search_papers(
     """What ``HfApi.list_papers(query=..., limit=...)`` and ``hf papers search`` call: the best matches
     (hybrid keyword and meaning ranking), as the Hub's list items."""
     result = get_engine(request).search(q, page=1, per_page=limit, mode="hybrid")
-    return [hf_item(hit.paper) for hit in result.hits]
+    return [hf_item(hit.paper, daily_entry(get_engine(request).store, hit.id)) for hit in result.hits]
 
 
 @router.get(
@@ -53,7 +55,9 @@ def daily_papers(
     date: str | None = Query(None, description="YYYY-MM-DD"),
     week: str | None = Query(None, description="ISO week, YYYY-Www"),
     month: str | None = Query(None, description="YYYY-MM"),
-    sort: Literal["publishedAt", "trending"] = Query("publishedAt"),
+    sort: Literal["publishedAt", "trending"] | None = Query(
+        None, description="Default: upvotes. publishedAt: newest first. trending: by the trending score"
+    ),
     p: int = Query(0, ge=0, description="Page, counted from 0"),
     limit: int = Query(DAILY_LIMIT, ge=1, le=MAX_PER_PAGE),
     submitter: str | None = Query(None, description="Hub username of the submitter"),
@@ -69,10 +73,8 @@ def daily_papers(
         period = parse_period(kind, key)
     else:
         period = latest_period(engine, "date")
-    if submitter is not None:
-        return []  # papers are not submitted to daily lists here (yet): nobody submitted any
-    result = period_papers(engine, period, sort=_SORTS[sort], page=p + 1, per_page=limit)
-    return [hf_item(hit.paper) for hit in result.hits]
+    result = period_papers(engine, period, sort=_SORTS[sort], page=p + 1, per_page=limit, submitter=submitter)
+    return [hf_item(hit.paper, getattr(hit, "entry", None)) for hit in result.hits]
 
 
 @router.get(
@@ -83,7 +85,8 @@ def daily_papers(
 def paper_info(request: Request, paper_id: str) -> dict:
     """What ``HfApi.paper_info(id)`` and ``hf papers info`` call. Versioned ids (``2401.00001v2``) and
     old-style ids (``hep-th/9901001``) resolve to the paper."""
-    return hf_paper_info(lookup_paper(request, paper_id))
+    paper = lookup_paper(request, paper_id)
+    return hf_paper_info(paper, daily_entry(get_engine(request).store, paper.id))
 
 
 @router.get(

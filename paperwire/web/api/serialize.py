@@ -18,6 +18,7 @@ from paperwire.latex import readable
 from paperwire.models import Paper
 from paperwire.search.service import Hit
 from paperwire.store import StoredPaper
+from paperwire.store.votes import DailyEntry
 
 ARXIV = "https://arxiv.org"
 
@@ -65,6 +66,7 @@ class PaperOut(BaseModel):
     report_no: str | None
     license: str | None
     trending_score: float
+    upvotes: int = Field(0, description="Upvotes: this instance's users' plus any imported from elsewhere")
     url: str = Field(description="This paper's page on this site")
     abs_url: str = Field(description="The paper on arXiv")
     pdf_url: str = Field(description="The latest version's PDF on arXiv")
@@ -112,6 +114,7 @@ def paper_out(paper: StoredPaper, base: str) -> PaperOut:
         report_no=paper.report_no,
         license=paper.license,
         trending_score=paper.trending_score,
+        upvotes=paper.votes,
         url=page_url(base, paper.id),
         abs_url=abs_url(paper.id),
         pdf_url=pdf_url(paper.id),
@@ -156,7 +159,17 @@ def _object_id(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
-def hf_paper(paper: StoredPaper) -> dict:
+def hf_submitter(entry: DailyEntry | None) -> dict | None:
+    """The Hub's user object for whoever submitted the paper to a daily list."""
+    from paperwire.web.common import submitter_name
+
+    name = submitter_name(entry) if entry is not None and entry.submitted else None
+    if name is None:
+        return None
+    return {"_id": _object_id("user", name), "user": name, "fullname": name, "avatarUrl": "", "type": "user"}
+
+
+def hf_paper(paper: StoredPaper, entry: DailyEntry | None = None) -> dict:
     """The Hub's paper object (the ``paper`` of a list item, and the body of ``/api/papers/{id}``).
 
     Hub-only features have their empty value: nobody has upvoted, submitted or discussed a paper here
@@ -170,11 +183,11 @@ def hf_paper(paper: StoredPaper) -> dict:
         ],
         "mediaUrls": [],
         "publishedAt": hf_time(paper.published),
-        "submittedOnDailyAt": None,
+        "submittedOnDailyAt": hf_time(entry.submitted_at) if entry is not None and entry.submitted else None,
         "title": paper.title,
-        "submittedOnDailyBy": None,
+        "submittedOnDailyBy": hf_submitter(entry),
         "summary": paper.abstract,
-        "upvotes": 0,
+        "upvotes": paper.votes,
         "discussionId": _object_id("discussion", paper.id),
         "projectPage": None,
         "githubRepo": None,
@@ -185,13 +198,13 @@ def hf_paper(paper: StoredPaper) -> dict:
     }
 
 
-def hf_paper_info(paper: StoredPaper) -> dict:
+def hf_paper_info(paper: StoredPaper, entry: DailyEntry | None = None) -> dict:
     """The flat object of ``GET /api/papers/{id}``: the paper plus what the Hub links to it (nothing here).
 
     Never a ``comments`` key: ``PaperInfo`` keeps unknown keys as attributes, and that one would replace
     its comment count with arXiv's comments text."""
     return {
-        **hf_paper(paper),
+        **hf_paper(paper, entry),
         "numComments": 0,
         "source": "arxiv",
         "linkedModels": [],
@@ -203,24 +216,25 @@ def hf_paper_info(paper: StoredPaper) -> dict:
     }
 
 
-def hf_item(paper: StoredPaper) -> dict:
+def hf_item(paper: StoredPaper, entry: DailyEntry | None = None) -> dict:
     """One entry of ``/api/papers/search`` and ``/api/daily_papers``: the paper, plus the list's own keys.
 
     ``publishedAt`` at the top is when the paper appeared in the list (``PaperInfo.submitted_at``); a
     day's list is the papers published that day, so it is the paper's publication time. No top-level
     ``authors``: ``PaperInfo`` would keep the raw dicts over the parsed ones."""
+    listed = entry.submitted_at if entry is not None and entry.submitted else paper.published
     return {
-        "paper": hf_paper(paper),
-        "publishedAt": hf_time(paper.published),
+        "paper": hf_paper(paper, entry),
+        "publishedAt": hf_time(listed),
         "title": paper.title,
         "summary": paper.abstract,
         "thumbnail": None,
         "mediaUrls": [],
         "numComments": 0,
-        "submittedBy": None,
+        "submittedBy": hf_submitter(entry),
         "organization": None,
         "isAuthorParticipating": False,
-        "upvotes": 0,  # PaperInfo reads the inner 0 as "missing" and falls back to this one
+        "upvotes": paper.votes,  # PaperInfo reads an inner 0 as "missing" and falls back to this one
         "source": "arxiv",
         "ai_summary": None,
         "ai_keywords": [],

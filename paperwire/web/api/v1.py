@@ -89,7 +89,7 @@ def lookup_paper(request: Request, paper_id: str) -> StoredPaper:
     except InvalidArxivId:
         raise ApiError(404, f"{paper_id[:80]!r} is not an arXiv id") from None
     paper = get_store(request).get(canonical)
-    if paper is None:
+    if paper is None or paper.hidden:  # a hidden paper is gone for the APIs (admins use the pages)
         raise ApiError(404, f"paper {canonical} not found")
     return paper
 

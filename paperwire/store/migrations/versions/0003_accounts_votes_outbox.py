@@ -18,6 +18,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("external_upvotes", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("hidden", sa.Boolean, nullable=False, server_default="0"))
+    # The front page reads the top of this column (trending papers): an index, not a scan of every paper.
+    op.create_index("ix_papers_trending_score", "papers", ["trending_score"])
     op.create_table(
         "users",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -97,6 +99,7 @@ def downgrade() -> None:
         op.drop_table(table)
     op.drop_table("login_links")
     op.drop_table("users")
+    op.drop_index("ix_papers_trending_score", "papers")
     with op.batch_alter_table("papers") as batch:
         batch.drop_column("hidden")
         batch.drop_column("external_upvotes")
