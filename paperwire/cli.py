@@ -19,6 +19,8 @@ from paperwire.progress import Progress
 from paperwire.store import Store, open_store
 
 SAMPLE_PATH = Path(__file__).parent / "sample" / "papers.jsonl.gz"
+# A Hugging Face daily list of sample papers with their upvotes, so the demo's front page is trending.
+SAMPLE_DAILY_PATH = Path(__file__).parent / "sample" / "daily_papers.json"
 # Rejections printed on the terminal; --rejects FILE keeps every one of them.
 SHOWN_REJECTIONS = 20
 
@@ -268,10 +270,19 @@ def import_csv(file: Path, rejects: Path | None, batch_size: int, quiet: bool, i
     "--index/--no-index", default=True, show_default=True, help="Update the search index afterwards."
 )
 def import_sample(quiet: bool, index: bool) -> None:
-    """Import the bundled sample of real arXiv papers (works offline)."""
+    """Import the bundled sample of real arXiv papers and a daily list of them with upvotes (offline)."""
+    from paperwire.ingest.hf_daily import import_file
     from paperwire.ingest.jsonl import JsonlSource
 
-    _import("bundled sample", lambda: JsonlSource(SAMPLE_PATH), None, 2000, quiet, index)
+    _import("bundled sample", lambda: JsonlSource(SAMPLE_PATH), None, 2000, quiet, False)
+    store = _store()
+    try:
+        result = import_file(store, SAMPLE_DAILY_PATH)
+    finally:
+        store.close()
+    click.echo(f"Imported the sample daily list: {result.line()}")
+    if index:
+        _catch_up_index(quiet, vector_limit=get_settings().import_embed_limit)
 
 
 @import_group.command("hf-daily")
