@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -127,7 +128,9 @@ class SearchEngine:
         self.vectors = vectors
         self.vectors_dir: Path | None = None  # where open_vectors() looks for vectors built later
         self.result_cache_size = RESULT_CACHE_SIZE  # 0 turns the cache off (benchmarks of the search itself)
-        self._cache: OrderedDict[tuple, tuple[float, SearchResult]] = OrderedDict()
+        self._cache: OrderedDict[tuple, tuple[float, SearchResult]] = (
+            OrderedDict()
+        )  # key -> (expires, result)
         self._cache_lock = threading.Lock()
         # Loaded on first use: a process that only does keyword search never pays for the model.
         self.embedder = embedder or (lambda: get_embedder())
@@ -173,12 +176,13 @@ class SearchEngine:
         now = time.monotonic()
         with self._cache_lock:
             cached = self._cache.get(key)
-            if cached is not None and now - cached[0] < RESULT_CACHE_SECONDS:
+            if cached is not None and now < cached[0]:
                 self._cache.move_to_end(key)
                 return replace(cached[1], took_ms=(time.perf_counter() - started) * 1000, cached=True)
         result = self._search(searcher, query, filters, sort, page, per_page, mode, started, ascending)
         with self._cache_lock:
-            self._cache[key] = (now, result)
+            # Expiry spread over 1-2x the lifetime: entries made in one burst do not all expire in one.
+            self._cache[key] = (now + RESULT_CACHE_SECONDS * (1 + random.random()), result)
             while len(self._cache) > self.result_cache_size:
                 self._cache.popitem(last=False)
         return result

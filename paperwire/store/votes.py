@@ -321,6 +321,20 @@ def daily_entry(store: Store, paper_id: str) -> DailyEntry | None:
     )
 
 
+def daily_entries(store: Store, paper_ids: list[str]) -> dict[str, DailyEntry]:
+    """The daily listings of these papers (those that have one), in one query: a page of hits."""
+    if not paper_ids:
+        return {}
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(daily_papers).where(daily_papers.c.paper_id.in_(list(paper_ids)))).all()
+    return {
+        r.paper_id: DailyEntry(
+            r.paper_id, _utc(r.day).date(), _utc(r.submitted_at), r.submitted_by, r.submitter_name
+        )
+        for r in rows
+    }
+
+
 def daily_list(
     store: Store,
     start_day: date,

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from paperwire.search.service import MAX_PER_PAGE
-from paperwire.store.votes import daily_entry
+from paperwire.store.votes import daily_entries, daily_entry
 from paperwire.web.api.serialize import hf_item, hf_paper_info, paper_markdown, site_base
 from paperwire.web.api.v1 import lookup_paper, parse_period
 from paperwire.web.common import ApiError, get_engine, latest_period, period_papers
@@ -42,7 +42,8 @@ def search_papers(
     """What ``HfApi.list_papers(query=..., limit=...)`` and ``hf papers search`` call: the best matches
     (hybrid keyword and meaning ranking), as the Hub's list items."""
     result = get_engine(request).search(q, page=1, per_page=limit, mode="hybrid")
-    return [hf_item(hit.paper, daily_entry(get_engine(request).store, hit.id)) for hit in result.hits]
+    entries = daily_entries(get_engine(request).store, [hit.id for hit in result.hits])
+    return [hf_item(hit.paper, entries.get(hit.id)) for hit in result.hits]
 
 
 @router.get(
