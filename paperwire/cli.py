@@ -802,6 +802,20 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     store.close()
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     click.echo(f"paperwire is serving on http://{shown}:{port} (API docs: http://{shown}:{port}/docs)")
+    settings = get_settings()
+    if settings.smtp_url:
+        from paperwire.mail import SmtpTransport
+
+        try:
+            transport = SmtpTransport(settings.smtp_url)
+        except ValueError as exc:
+            _fail(str(exc), 2)
+        click.echo(f"Mail (sign-in links) goes out through {transport.description}")
+    else:
+        click.echo(
+            f"Mail (sign-in links) is written to the maildir {settings.maildir.resolve()}/new "
+            "(set PAPERWIRE_SMTP_URL to send it)"
+        )
     uvicorn.run(
         "paperwire.web.app:create_app",
         factory=True,

@@ -14,10 +14,12 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PAGES = {
     "home": "/",
-    "search": "/search?q=speculatve+decodng",
+    "search": "/search?q=mutaton+tetsing",
     "search-semantic": "/search?q=robot+manipulating+dough+with+tools",
     "paper": "/papers/0704.0001",
     "month": "/papers/month/2007-04",
+    "daily": "/papers/date/2026-04-06",
+    "signin": "/signin",
 }
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
 

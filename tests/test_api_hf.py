@@ -22,6 +22,7 @@ from huggingface_hub.hf_api import PaperAuthor, PaperInfo
 from paperwire.models import Author, Paper
 from paperwire.store import Store
 from tests.live_server import LiveServer, start_server
+from tests.sample_daily import LATEST_DAY, LATEST_IDS, SUBMITTED
 
 SAMPLE = Path(__file__).resolve().parent.parent / "paperwire" / "sample" / "papers.jsonl.gz"
 HOSTILE_TITLE = "<script>alert(1)</script> & $x<y$"
@@ -267,10 +268,13 @@ def test_daily_papers_week_and_month(api):
 
 
 def test_daily_papers_default_is_the_latest_day(api):
-    newest_day = max(DAYS.values())
+    """With no period: the latest day anyone submitted papers to (the sample's daily list), ranked by
+    upvotes, with who submitted them and when."""
     papers = list(api.list_daily_papers())
-    assert papers and {p.published_at.date() for p in papers} == {newest_day}
-    assert len(papers) == _count(newest_day, newest_day)
+    assert {p.id for p in papers} == LATEST_IDS
+    assert {p.submitted_at.date() for p in papers} == {LATEST_DAY}
+    assert [p.upvotes for p in papers] == sorted((p.upvotes for p in papers), reverse=True)
+    assert [p.upvotes for p in papers] == sorted((SUBMITTED[p.id][1] for p in papers), reverse=True)
 
 
 def test_daily_papers_submitter_is_nobody_yet(api):

@@ -14,6 +14,7 @@ import pytest
 from paperwire.models import Author, Paper
 from paperwire.store import Store
 from tests.live_server import LiveServer, start_server
+from tests.sample_daily import LATEST_DAY, LATEST_IDS
 
 SAMPLE = Path(__file__).resolve().parent.parent / "paperwire" / "sample" / "papers.jsonl.gz"
 HIT_KEYS = {
@@ -263,12 +264,12 @@ def test_week_and_month_lists(site):
 
 
 def test_latest_lists(site):
-    newest = max(DAYS.values())
     day = site.get("/api/v1/lists/date/latest").json()
-    assert day["key"] == newest.isoformat() and day["total"] == _count(newest, newest)
+    assert day["key"] == LATEST_DAY.isoformat() and day["total"] == len(LATEST_IDS)
+    assert {p["id"] for p in day["papers"]} == LATEST_IDS
     assert day["next"] is None or date.fromisoformat(day["next"]) <= datetime.now(UTC).date()
     month = site.get("/api/v1/lists/month/latest").json()
-    assert month["key"] == f"{newest.year}-{newest.month:02d}"
+    assert month["key"] == f"{LATEST_DAY.year}-{LATEST_DAY.month:02d}"
 
 
 def test_list_bad_input(site):

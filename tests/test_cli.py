@@ -654,3 +654,17 @@ def test_a_database_that_cannot_be_opened(env, tmp_path):
         run_cli(env, "stats", extra_env={"PAPERWIRE_DATABASE_URL": f"sqlite:///{not_a_dir}/db.sqlite"}), 1
     )
     assert result.stderr.startswith("error: cannot open the database"), describe(result)
+
+
+def test_serve_refuses_a_malformed_smtp_url(env):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "paperwire.cli", "serve", "--port", "1"],
+        env={**__import__("os").environ, **env, "PAPERWIRE_SMTP_URL": "http://mail.example.org"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "PAPERWIRE_SMTP_URL must look like" in proc.stderr

@@ -227,3 +227,31 @@ def test_admins_hide_papers(site, smtp):
     page = admin.get("/papers/2403.00005")
     admin.post("/papers/2403.00005/hide", data={"hidden": "0", "csrf_token": form_token(page.text)})
     assert httpx.get(f"{site.url}/papers/2403.00005").status_code == 200
+
+
+def new_token(site: LiveServer, address: str) -> str:
+    store = Store.open(site.env["PAPERWIRE_DATABASE_URL"], run_migrations=False)
+    try:
+        user = accounts.ensure_user(store, address, now=datetime.now(UTC))
+        token, token_hash, prefix = new_api_token()
+        accounts.create_api_token(
+            store, user.id, name="t", token_hash=token_hash, prefix=prefix, now=datetime.now(UTC)
+        )
+        return token
+    finally:
+        store.close()
+
+
+def test_votes_are_rate_limited_per_person(site, tokens):
+    url = f"{site.url}/api/v1/papers/2403.00001/upvote"
+    with httpx.Client(timeout=30, headers=bearer(new_token(site, "eager@example.org"))) as c:
+        codes = [(c.post if i % 2 == 0 else c.delete)(url).status_code for i in range(61)]
+        assert codes[:60] == [200] * 60 and codes[60] == 429
+        r = c.post(url)
+        assert (
+            r.status_code == 429
+            and "too many votes" in r.json()["error"]
+            and int(r.headers["retry-after"]) >= 1
+        )
+    # Another person is not held up by it.
+    assert httpx.post(url, headers=bearer(tokens[-2])).status_code == 200

@@ -210,7 +210,7 @@ def import_items(store: Store, items: list[DailyItem]) -> HfDailyResult:
     result = HfDailyResult(read=len(items))
     # The same paper twice in one response: the last item wins, as it would on a second import.
     by_id = {item.paper.id: item for item in items}
-    known = store.get_many(by_id)
+    known = store.get_many(by_id, include_hidden=True)  # a hidden paper still gets its counts
     new = [item.paper for pid, item in by_id.items() if pid not in known]
     # A paper deleted from the catalogue stays deleted: Store.apply would bring it back.
     deleted = {p.id for p in new if store.get(p.id, include_deleted=True) is not None}

@@ -240,16 +240,16 @@ class Store:
             return None
         return _row_to_paper(row)
 
-    def get_many(self, ids: Iterable[str]) -> dict[str, StoredPaper]:
+    def get_many(self, ids: Iterable[str], *, include_hidden: bool = False) -> dict[str, StoredPaper]:
         ids = list(ids)
         found: dict[str, StoredPaper] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(ids):
                 # Hidden papers are left out: everything that lists papers (search hits, nearest
                 # neighbours, batch lookups) goes through here. get() still returns them.
-                stmt = select(papers).where(
-                    papers.c.id.in_(chunk), papers.c.deleted.is_(False), papers.c.hidden.is_(False)
-                )
+                stmt = select(papers).where(papers.c.id.in_(chunk), papers.c.deleted.is_(False))
+                if not include_hidden:
+                    stmt = stmt.where(papers.c.hidden.is_(False))
                 for row in conn.execute(stmt):
                     found[row.id] = _row_to_paper(row)
         return found

@@ -7,7 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import Request
+from markupsafe import Markup, escape
 
+from paperwire.latex import readable
 from paperwire.search import Filters, QueryError, SearchEngine
 from paperwire.search.service import SearchResult
 from paperwire.store import Store, StoredPaper
@@ -144,6 +146,23 @@ class Listed:
     @property
     def id(self) -> str:
         return self.paper.id
+
+    # The rest of a search Hit's face, so every list serialises like search results.
+    @property
+    def score(self) -> float:
+        return float(self.paper.votes)
+
+    @property
+    def title_html(self) -> Markup:
+        return escape(readable(self.paper.title))
+
+    @property
+    def abstract_html(self) -> Markup:
+        return escape(readable(self.paper.abstract))
+
+    @property
+    def matched(self) -> list[str]:
+        return []
 
 
 _DAILY_SORTS = {"upvotes": "upvotes", "date": "published", "trending": "trending"}

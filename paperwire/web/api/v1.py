@@ -252,12 +252,14 @@ def period_list(
     request: Request,
     kind: Literal["date", "week", "month"],
     key: str,
-    sort: Literal["date", "trending"] = Query("date"),
+    sort: Literal["upvotes", "date", "trending"] = Query("upvotes"),
     page: int = Query(1, ge=1),
     per_page: int = Query(30, ge=1, le=MAX_PER_PAGE, description=f"At most {MAX_PER_PAGE}"),
 ) -> ListOut:
-    """The papers published in a period: ``date/2024-01-31``, ``week/2024-W05``, ``month/2024-01``, or
-    ``{kind}/latest`` for the latest one with papers. ``previous``/``next`` are the neighbours' keys."""
+    """The papers submitted to a period, ranked by upvotes (as Hugging Face's daily papers; a period
+    nobody submitted to lists the papers published in it): ``date/2024-01-31``, ``week/2024-W05``,
+    ``month/2024-01``, or ``{kind}/latest`` for the latest one with papers. ``previous``/``next`` are the
+    neighbours' keys."""
     engine = get_engine(request)
     period = latest_period(engine, kind) if key == "latest" else parse_period(kind, key)
     result = period_papers(engine, period, sort=sort, page=page, per_page=per_page)
