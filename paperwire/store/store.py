@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import orjson
 from sqlalchemy import Engine, Row, func, select, update
@@ -280,6 +280,16 @@ class Store:
         )
         with self.engine.connect() as conn:
             yield from conn.execute(stmt)
+
+    def newest_published_day(self) -> date | None:
+        """The publication day of the newest paper (max() over the indexed column: no sort of the table)."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(
+                select(func.max(papers.c.published)).where(papers.c.deleted.is_(False))
+            ).scalar()
+        if isinstance(newest, str):  # SQLite returns max() of a DateTime column as text
+            newest = datetime.fromisoformat(newest)
+        return _utc(newest).date() if newest else None
 
     def newest(self, limit: int = 20, offset: int = 0) -> list[StoredPaper]:
         """The newest live papers; hidden ones are left out (an admin hid them from every list)."""

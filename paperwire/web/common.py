@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -126,14 +127,26 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+_LATEST: dict[int, tuple[float, date]] = {}
+LATEST_SECONDS = 5.0
+
+
+def latest_day(engine: SearchEngine) -> date:
+    """The day of the newest daily submission, else of the newest paper; remembered for a few seconds
+    (every page's navigation asks for it)."""
+    now = time.monotonic()
+    cached = _LATEST.get(id(engine))
+    if cached is not None and now - cached[0] < LATEST_SECONDS:
+        return cached[1]
+    day = latest_daily_day(engine.store) or engine.store.newest_published_day() or today()
+    _LATEST[id(engine)] = (now, day)
+    return day
+
+
 def latest_period(engine: SearchEngine, kind: str) -> Period:
     """The period holding the newest daily submission, else the newest paper (today's list is empty until
     papers of today arrive)."""
-    day = latest_daily_day(engine.store)
-    if day is None:
-        newest = engine.store.newest(limit=1)
-        day = newest[0].published.date() if newest and newest[0].published else today()
-    return Period.containing(kind, day)
+    return Period.containing(kind, latest_day(engine))
 
 
 @dataclass(frozen=True, slots=True)
