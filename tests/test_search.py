@@ -348,3 +348,15 @@ def test_an_index_from_another_version_is_rebuilt_from_the_store(tmp_path, sqlit
     assert index.change_seq == 0
     assert index.catch_up(sqlite_store) == 1
     assert index.searcher().num_docs == 1
+
+
+def test_hits_without_highlights_for_clients_that_show_none(tmp_path, sqlite_store):
+    sqlite_store.apply([p("2401.00009", "<script>x</script> & attention", "Attention is all & more.")])
+    index = KeywordIndex(tmp_path / "index")
+    index.catch_up(sqlite_store)
+    engine = SearchEngine(sqlite_store, index)
+    plain = engine.search("attention", mode="keyword", highlight=False).hits[0]
+    assert str(plain.title_html) == "&lt;script&gt;x&lt;/script&gt; &amp; attention"  # escaped, unmarked
+    assert "<mark>" not in str(plain.abstract_html) and plain.matched == []
+    marked = engine.search("attention", mode="keyword").hits[0]  # not served from the other's cache entry
+    assert "<mark>attention</mark>" in str(marked.title_html)

@@ -41,7 +41,8 @@ def search_papers(
 ) -> list[dict]:
     """What ``HfApi.list_papers(query=..., limit=...)`` and ``hf papers search`` call: the best matches
     (hybrid keyword and meaning ranking), as the Hub's list items."""
-    result = get_engine(request).search(q, page=1, per_page=limit, mode="hybrid")
+    # The Hub's list items carry no highlights: skip marking the text.
+    result = get_engine(request).search(q, page=1, per_page=limit, mode="hybrid", highlight=False)
     entries = daily_entries(get_engine(request).store, [hit.id for hit in result.hits])
     return [hf_item(hit.paper, entries.get(hit.id)) for hit in result.hits]
 
