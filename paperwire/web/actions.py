@@ -16,6 +16,7 @@ from paperwire.arxiv_ids import InvalidArxivId, normalize_arxiv_id
 from paperwire.ingest.base import IngestError
 from paperwire.store import StoredPaper, votes
 from paperwire.store.accounts import User
+from paperwire.web.api.v1 import lookup_paper
 from paperwire.web.auth import AdminUser, RequiredUser, check_csrf, safe_next
 from paperwire.web.common import ApiError, get_store
 from paperwire.web.ratelimit import RateLimiter
@@ -42,19 +43,8 @@ def _limit(request: Request, name: str, limit: int, window: float, user: User, w
     limiter.hit(f"user:{user.id}", what)
 
 
-def _paper(request: Request, paper_id: str) -> StoredPaper:
-    try:
-        canonical = normalize_arxiv_id(paper_id)
-    except InvalidArxivId:
-        raise ApiError(404, f"{paper_id[:80]!r} is not an arXiv id") from None
-    paper = get_store(request).get(canonical)
-    if paper is None or paper.hidden:
-        raise ApiError(404, f"paper {canonical} not found")
-    return paper
-
-
 def _vote(request: Request, user: User, paper_id: str, up: bool) -> UpvoteOut:
-    paper = _paper(request, paper_id)
+    paper = lookup_paper(request, paper_id)
     _limit(request, "vote_limiter", VOTES_PER_MINUTE, 60, user, "votes")
     store = get_store(request)
     try:

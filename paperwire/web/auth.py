@@ -31,7 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from paperwire.config import Settings
 from paperwire.store import Store, accounts
 from paperwire.store.accounts import User
-from paperwire.web.common import ApiError
+from paperwire.web.common import (
+    ApiError,
+    site_base,  # noqa: F401 - used here and imported from here
+)
 
 log = logging.getLogger("paperwire.web.auth")
 
@@ -131,11 +134,6 @@ def safe_next(path: str | None) -> str | None:
 def is_https(request: Request) -> bool:
     """Cookies get Secure when the public address is https, or the request itself came over https."""
     return _settings(request).base_url.startswith("https://") or request.url.scheme == "https"
-
-
-def site_base(request: Request) -> str:
-    """The absolute address links in e-mails start with: PAPERWIRE_BASE_URL, else the request's own."""
-    return _settings(request).base_url or str(request.base_url).rstrip("/")
 
 
 # -- CSRF -----------------------------------------------------------------------------------------------

@@ -26,6 +26,12 @@ class ApiError(Exception):
         self.message = message
 
 
+def site_base(request: Request) -> str:
+    """This instance's public address, for absolute links (feeds, e-mails, APIs): PAPERWIRE_BASE_URL when
+    set (behind a proxy), else the address the request came to."""
+    return request.app.state.settings.base_url or str(request.base_url).rstrip("/")
+
+
 def get_store(request: Request) -> Store:
     return request.app.state.store
 

@@ -22,6 +22,7 @@ from paperwire.web.common import (
     get_store,
     latest_period,
     period_papers,
+    site_base,
     today,
 )
 from paperwire.web.ratelimit import limit_search
@@ -231,6 +232,5 @@ def paper_page(request: Request, paper_id: str) -> Response:
 @router.get("/opensearch.xml")
 def opensearch(request: Request) -> Response:
     """Lets browsers add paperwire as a search engine (type "paperwire" then Tab in the address bar)."""
-    base = request.app.state.settings.base_url or str(request.base_url).rstrip("/")
-    body = templates.get_template("opensearch.xml").render(base=base)
+    body = templates.get_template("opensearch.xml").render(base=site_base(request))
     return Response(body, media_type="application/opensearchdescription+xml")

@@ -11,7 +11,6 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
-from fastapi import Request
 from pydantic import BaseModel, Field
 
 from paperwire.latex import readable
@@ -19,13 +18,9 @@ from paperwire.models import Paper
 from paperwire.search.service import Hit
 from paperwire.store import StoredPaper
 from paperwire.store.votes import DailyEntry
+from paperwire.web.common import site_base  # noqa: F401 - used here and imported from here
 
 ARXIV = "https://arxiv.org"
-
-
-def site_base(request: Request) -> str:
-    """This instance's public address: PAPERWIRE_BASE_URL when set (behind a proxy), else the request's."""
-    return request.app.state.settings.base_url or str(request.base_url).rstrip("/")
 
 
 def abs_url(paper_id: str) -> str:
