@@ -95,6 +95,15 @@ class Settings:
     # Daily lists also show every paper published that day in these categories (small instances), e.g.
     # "cs.CL,cs.LG"; empty: only submitted papers.
     daily_categories: tuple[str, ...] = ()
+    # Digest subscriptions (paperwire/web/subscribe.py). How long a confirmation link works; at most one
+    # confirmation (or "already subscribed" note) per address per `subscribe_resend_minutes`, and at most
+    # `subscribe_email_limit` of them per address per day; sign-ups one client IP may send per hour.
+    subscribe_confirm_days: float = 7.0
+    subscribe_resend_minutes: float = 10.0
+    subscribe_email_limit: int = 3
+    subscribe_ip_limit: int = 10
+    # An address that takes unsubscribe requests by mail (List-Unsubscribe's mailto:); unset: https only.
+    unsubscribe_mailto: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -173,6 +182,11 @@ def get_settings() -> Settings:
         signin_ip_limit=_int("PAPERWIRE_SIGNIN_IP_LIMIT", 10),
         mail_sweep_seconds=_float("PAPERWIRE_MAIL_SWEEP_SECONDS", 5.0),
         trending_half_life_hours=_positive("PAPERWIRE_TRENDING_HALF_LIFE_HOURS", 24.0),
+        subscribe_confirm_days=_positive("PAPERWIRE_SUBSCRIBE_CONFIRM_DAYS", 7.0),
+        subscribe_resend_minutes=_float("PAPERWIRE_SUBSCRIBE_RESEND_MINUTES", 10.0),
+        subscribe_email_limit=_int("PAPERWIRE_SUBSCRIBE_EMAIL_LIMIT", 3),
+        subscribe_ip_limit=_int("PAPERWIRE_SUBSCRIBE_IP_LIMIT", 10),
+        unsubscribe_mailto=os.environ.get("PAPERWIRE_UNSUBSCRIBE_MAILTO") or None,
         daily_categories=tuple(
             c.strip() for c in (os.environ.get("PAPERWIRE_DAILY_CATEGORIES") or "").split(",") if c.strip()
         ),

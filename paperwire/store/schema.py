@@ -172,3 +172,63 @@ suppressed_addresses = Table(
     Column("reason", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- e-mail digests: subscriptions (paperwire/store/subscriptions.py) ----------------------------------
+
+# One row per address that ever subscribed (double opt-in: pending until the e-mailed link is confirmed).
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # lower-cased
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("status", String(16), nullable=False),  # pending, active, unsubscribed, bounced
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    Column("unsubscribed_at", DateTime(timezone=True), nullable=True),
+    Column("frequency", String(16), nullable=False, server_default="daily"),  # daily, weekly, off
+    Column("hour", Integer, nullable=False, server_default="8"),  # local delivery hour, 0-23
+    Column("timezone", String(64), nullable=False, server_default="UTC"),  # IANA name
+    Column("size", Integer, nullable=False, server_default="10"),  # papers per digest, 5-50
+    # Daily digests follow arXiv's announcement days (Mon-Fri) unless this is set.
+    Column("weekends", Boolean, nullable=False, server_default="0"),
+    # A period with nothing new: True sends a one-line note, False sends nothing.
+    Column("empty_note", Boolean, nullable=False, server_default="0"),
+    # Signed preference and unsubscribe links carry it: bumping it revokes every link sent so far.
+    Column("token_version", Integer, nullable=False, server_default="1"),
+    Column("last_confirmation_sent_at", DateTime(timezone=True), nullable=True),
+    Index("ix_subscribers_status", "status"),
+)
+
+# What a subscriber wants: categories (cs.CL, cs.*), authors, queries (saved searches), papers to be like.
+subscriber_topics = Table(
+    "subscriber_topics",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # category, author, query, like
+    Column("value", String(300), primary_key=True),
+)
+
+# One row per subscriber and period ("daily:2026-11-27"): the sender claims it before composing, so a
+# retried or concurrent job never sends a period twice.
+digest_sends = Table(
+    "digest_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("period", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # claimed, sent
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("outbox_key", String(200), nullable=True),
+    UniqueConstraint("subscriber_id", "period", name="uq_digest_sends_subscriber_period"),
+)
+
+# Papers a subscriber was sent: no paper goes to the same subscriber twice.
+digest_papers = Table(
+    "digest_papers",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id"), primary_key=True),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)

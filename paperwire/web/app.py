@@ -185,7 +185,7 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
             {"ok": True, "papers": engine.searchable(), "index_change_seq": engine.keyword.change_seq}
         )
 
-    from paperwire.web import account, actions, feeds, pages
+    from paperwire.web import account, actions, feeds, pages, subscribe
     from paperwire.web.api import arxiv, hf, v1
 
     app.include_router(actions.router)  # before v1: /api/v1/papers/{id}/upvote inside v1's /papers/{id:path}
@@ -194,5 +194,6 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
     app.include_router(arxiv.router)
     app.include_router(feeds.router)
     app.include_router(account.router)  # sign-in, account page, /api/v1/me
+    app.include_router(subscribe.router)  # digest subscriptions: /subscribe, /preferences, /unsubscribe
     app.include_router(pages.router)  # last: its /papers/{id} catches what the others leave
     return app

@@ -199,12 +199,6 @@ def search_page(
     return templates.TemplateResponse(request, "search.html", context, status_code=status)
 
 
-@router.post("/subscribe", response_class=HTMLResponse)
-def subscribe(request: Request) -> Response:
-    # The digest issue builds subscriptions (double opt-in); until then the box says so and stores nothing.
-    return templates.TemplateResponse(request, "subscribe.html", {}, status_code=503)
-
-
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, paper_id: str) -> Response:
     try:
