@@ -42,7 +42,7 @@ from paperwire.web.auth import (
     start_session,
     unsign_token,
 )
-from paperwire.web.ratelimit import RateLimited, RateLimiter, client_key
+from paperwire.web.ratelimit import RateLimited, app_limiter, client_key
 from paperwire.web.templating import templates
 
 log = logging.getLogger("paperwire.web.account")
@@ -120,11 +120,7 @@ def read_login_token(settings: Settings, token: str, *, now: datetime) -> tuple[
 
 
 def _limit_ip(request: Request) -> None:
-    limiter: RateLimiter | None = getattr(request.app.state, "signin_ip_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.signin_ip_limiter = RateLimiter(
-            _settings(request).signin_ip_limit, window=IP_WINDOW
-        )
+    limiter = app_limiter(request, "signin_ip_limiter", _settings(request).signin_ip_limit, IP_WINDOW)
     try:
         limiter.hit(client_key(request), "sign-in requests")
     except RateLimited as exc:

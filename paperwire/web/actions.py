@@ -19,7 +19,7 @@ from paperwire.store.accounts import User
 from paperwire.web.api.v1 import lookup_paper
 from paperwire.web.auth import AdminUser, RequiredUser, check_csrf, safe_next
 from paperwire.web.common import ApiError, get_store
-from paperwire.web.ratelimit import RateLimiter
+from paperwire.web.ratelimit import app_limiter
 
 log = logging.getLogger("paperwire.web")
 # After the user dependency, so that a visitor who is not signed in hears that first (401 / sign-in page).
@@ -36,11 +36,7 @@ class UpvoteOut(BaseModel):
 
 
 def _limit(request: Request, name: str, limit: int, window: float, user: User, what: str) -> None:
-    limiter = getattr(request.app.state, name, None)
-    if limiter is None:
-        limiter = RateLimiter(limit, window)
-        setattr(request.app.state, name, limiter)
-    limiter.hit(f"user:{user.id}", what)
+    app_limiter(request, name, limit, window).hit(f"user:{user.id}", what)
 
 
 def _vote(request: Request, user: User, paper_id: str, up: bool) -> UpvoteOut:

@@ -32,6 +32,37 @@ def site_base(request: Request) -> str:
     return request.app.state.settings.base_url or str(request.base_url).rstrip("/")
 
 
+def split_values(values: list[str], *, commas: bool) -> tuple[str, ...]:
+    """Repeatable form values, trimmed, empty ones dropped (``category=cs.CL,cs.LG`` when ``commas``)."""
+    return tuple(
+        v.strip() for value in values for v in (value.split(",") if commas else [value]) if v.strip()
+    )
+
+
+def parse_day(text: str | None, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise QueryError(f"{name} must be a date like 2024-01-31, got {text[:40]!r}") from None
+
+
+def search_filters(
+    categories: tuple[str, ...], authors: tuple[str, ...], date_from: str | None, date_to: str | None
+) -> Filters:
+    """The filters of the search page and the search feeds (QueryError, a 400, for bad dates)."""
+    filters = Filters(
+        published_from=parse_day(date_from, "from"),
+        published_to=parse_day(date_to, "to"),
+        categories=categories,
+        authors=authors,
+    )
+    if filters.published_from and filters.published_to and filters.published_from > filters.published_to:
+        raise QueryError("the start date is after the end date")
+    return filters
+
+
 def get_store(request: Request) -> Store:
     return request.app.state.store
 

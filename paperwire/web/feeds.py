@@ -18,7 +18,7 @@ import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlencode
 
@@ -27,12 +27,20 @@ from fastapi.responses import Response
 
 from paperwire import __version__
 from paperwire.latex import readable
-from paperwire.search import Filters, QueryError
+from paperwire.search import QueryError
 from paperwire.search.service import MAX_PER_PAGE, MODES, SORTS
 from paperwire.store import StoredPaper
 from paperwire.web.api.arxiv import ATOM_NS, atom_date, atom_root, serialize, sub
 from paperwire.web.api.serialize import abs_url, page_url, pdf_url, site_base
-from paperwire.web.common import ApiError, Period, get_engine, latest_period, period_papers
+from paperwire.web.common import (
+    ApiError,
+    Period,
+    get_engine,
+    latest_period,
+    period_papers,
+    search_filters,
+    split_values,
+)
 from paperwire.web.ratelimit import limit_search
 
 router = APIRouter(include_in_schema=False)
@@ -237,15 +245,6 @@ def period_spec(request: Request, period: Period, sort: str, limit: int) -> Feed
     )
 
 
-def _parse_day(text: str | None, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise ApiError(400, f"{name} must be a date like 2024-01-31, got {text[:40]!r}") from None
-
-
 def search_params(
     q: str, mode: str, sort: str, categories: Sequence[str], authors: Sequence[str], date_from, date_to
 ) -> dict[str, str | list[str]]:
@@ -283,16 +282,9 @@ def search_spec(
         raise ApiError(400, f"mode must be one of {', '.join(MODES)}")
     if sort not in SORTS:
         raise ApiError(400, f"sort must be one of {', '.join(SORTS)}")
-    categories = tuple(c.strip() for value in category for c in value.split(",") if c.strip())
-    authors = tuple(a.strip() for a in author if a.strip())
-    filters = Filters(
-        published_from=_parse_day(date_from, "from"),
-        published_to=_parse_day(date_to, "to"),
-        categories=categories,
-        authors=authors,
-    )
-    if filters.published_from and filters.published_to and filters.published_from > filters.published_to:
-        raise ApiError(400, "the start date is after the end date")
+    categories = split_values(category, commas=True)
+    authors = split_values(author, commas=False)
+    filters = search_filters(categories, authors, date_from, date_to)
     engine = get_engine(request)
     try:
         papers = _papers(

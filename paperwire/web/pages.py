@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperwire.arxiv_ids import InvalidArxivId, normalize_arxiv_id
-from paperwire.search import Filters, QueryError
+from paperwire.search import QueryError
 from paperwire.search.service import MAX_RESULT_WINDOW, MODES, SORTS, SearchResult
 from paperwire.store import votes
 from paperwire.web.auth import current_user
@@ -22,7 +22,9 @@ from paperwire.web.common import (
     get_store,
     latest_period,
     period_papers,
+    search_filters,
     site_base,
+    split_values,
     today,
 )
 from paperwire.web.ratelimit import limit_search
@@ -141,15 +143,6 @@ def period_list(
     )
 
 
-def _parse_day(text: str | None, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise QueryError(f"{name} must be a date like 2024-01-31, got {text[:40]!r}") from None
-
-
 @router.get("/search", response_class=HTMLResponse, dependencies=[Depends(limit_search)])
 def search_page(
     request: Request,
@@ -162,8 +155,8 @@ def search_page(
     date_to: str | None = Query(default=None, alias="to"),
     page: int = 1,
 ) -> Response:
-    categories = tuple(c.strip() for value in category for c in value.split(",") if c.strip())
-    authors = tuple(a.strip() for a in author if a.strip())
+    categories = split_values(category, commas=True)
+    authors = split_values(author, commas=False)
     form = {
         "q": q,
         "mode": mode if mode in MODES else "hybrid",
@@ -176,14 +169,7 @@ def search_page(
     context: dict = {"form": form, "result": None, "error": None, "modes": MODES, "sorts": SORTS}
     status = 200
     try:
-        filters = Filters(
-            published_from=_parse_day(date_from, "from"),
-            published_to=_parse_day(date_to, "to"),
-            categories=categories,
-            authors=authors,
-        )
-        if filters.published_from and filters.published_to and filters.published_from > filters.published_to:
-            raise QueryError("the start date is after the end date")
+        filters = search_filters(categories, authors, date_from, date_to)
         page = _page_number(page, PER_PAGE)
         context["result"] = get_engine(request).search(
             q, filters, sort=form["sort"], page=page, per_page=PER_PAGE, mode=form["mode"]

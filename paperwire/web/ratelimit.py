@@ -59,9 +59,17 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def app_limiter(request: Request, name: str, limit: int, window: float = 60.0) -> RateLimiter:
+    """The web process's limiter called ``name``, made on first use (one per process, kept on the app)."""
+    limiter: RateLimiter | None = getattr(request.app.state, name, None)
+    if limiter is None:
+        limiter = RateLimiter(limit, window)
+        setattr(request.app.state, name, limiter)
+    return limiter
+
+
 def limit_search(request: Request) -> None:
     """Dependency for every route that runs a search."""
-    limiter: RateLimiter | None = getattr(request.app.state, "search_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.search_limiter = RateLimiter(request.app.state.settings.search_rate_limit)
-    limiter.hit(client_key(request), "searches")
+    app_limiter(request, "search_limiter", request.app.state.settings.search_rate_limit).hit(
+        client_key(request), "searches"
+    )

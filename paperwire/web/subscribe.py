@@ -50,7 +50,7 @@ from paperwire.web.auth import (
     unsign_token,
 )
 from paperwire.web.common import ApiError
-from paperwire.web.ratelimit import RateLimited, RateLimiter, client_key
+from paperwire.web.ratelimit import RateLimited, app_limiter, client_key
 from paperwire.web.templating import templates
 
 log = logging.getLogger("paperwire.web.subscribe")
@@ -256,11 +256,7 @@ def already_message(settings: Settings, subscriber: Subscriber, prefs_link: str,
 
 
 def _limit_ip(request: Request) -> None:
-    limiter: RateLimiter | None = getattr(request.app.state, "subscribe_ip_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.subscribe_ip_limiter = RateLimiter(
-            _settings(request).subscribe_ip_limit, window=IP_WINDOW
-        )
+    limiter = app_limiter(request, "subscribe_ip_limiter", _settings(request).subscribe_ip_limit, IP_WINDOW)
     try:
         limiter.hit(client_key(request), "sign-ups")
     except RateLimited as exc:
