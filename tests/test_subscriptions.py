@@ -141,16 +141,35 @@ def test_preferences_topics_and_revoking_links(store: Store):
     assert subs.get_subscriber(store, sub.id).token_version == 2
 
 
-def test_digest_bookkeeping_for_the_sender(store: Store):
+def test_digest_batch_records_each_period_once(store: Store):
     store.apply([PAPER])
     sub = subs.subscribe(store, "ada@example.org", now=T0, verified=True)
-    assert subs.claim_digest(store, sub.id, "daily:2026-03-02", now=T0)
-    assert not subs.claim_digest(store, sub.id, "daily:2026-03-02", now=T0)  # once per period, ever
-    subs.mark_digest_sent(
-        store, sub.id, "daily:2026-03-02", outbox_key="digest:1:2026-03-02", paper_ids=[PAPER.id], now=T0
-    )
-    subs.mark_digest_sent(store, sub.id, "daily:2026-03-02", outbox_key="x", paper_ids=[PAPER.id], now=T0)
+    other = subs.subscribe(store, "bob@example.org", now=T0)  # pending: never composed for
+    period = "daily:2026-03-02"
+    with subs.digest_batch(store, {sub.id: period, other.id: period}, now=T0) as batch:
+        assert batch.free == [sub.id] and batch.sent == {sub.id: set()}
+        batch.record(
+            subs.QueuedDigest(
+                sub.id, period, (PAPER.id,), "digest:1:x", "ada@example.org", b"Subject: x\r\n\r\nx"
+            )
+        )
+    with subs.digest_batch(store, {sub.id: period}, now=T0) as batch:
+        assert batch.free == []  # done for this period
+    with subs.digest_batch(store, {sub.id: "daily:2026-03-03"}, now=T0) as batch:
+        assert batch.free == [sub.id] and batch.sent == {sub.id: {PAPER.id}}
+        batch.record(subs.QueuedDigest(sub.id, "daily:2026-03-03", ()))  # nothing new: nothing queued
     assert subs.sent_paper_ids(store, sub.id) == {PAPER.id}
+    assert subs.digest_history(store, sub.id) == [
+        (period, "queued", "digest:1:x"),
+        ("daily:2026-03-03", "empty", None),
+    ]
+    assert outbox_store.status_of(store, "digest:1:x") == "pending"
+    assert subs.get_subscriber(store, sub.id).last_digest_period == "daily:2026-03-03"
+    # A batch that raises writes nothing.
+    with pytest.raises(RuntimeError), subs.digest_batch(store, {sub.id: "daily:2026-03-04"}, now=T0) as batch:
+        batch.record(subs.QueuedDigest(sub.id, "daily:2026-03-04", ()))
+        raise RuntimeError("killed")
+    assert subs.get_subscriber(store, sub.id).last_digest_period == "daily:2026-03-03"
 
 
 def test_recent_mails_count_only_subscription_mail(store: Store):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 
-from paperwire.mail.transport import PermanentFailure, TemporaryFailure, Transport
+from paperwire.mail.transport import HandoffRefused, PermanentFailure, TemporaryFailure, Transport
 from paperwire.store import Store
 from paperwire.store import outbox as box
 
@@ -70,10 +70,16 @@ def deliver_due(
     envelope_from = parseaddr(sender)[1]
     report = DeliveryReport()
     done = 0
+    owner = box.process_identity()
+    box.recover(store, now=clock())
     with transport:
         while limit is None or done < limit:
             claimed = box.claim_due(
-                store, now=clock(), limit=batch if limit is None else min(batch, limit - done), lease=LEASE
+                store,
+                now=clock(),
+                limit=batch if limit is None else min(batch, limit - done),
+                lease=LEASE,
+                owner=owner,
             )
             if not claimed:
                 break
@@ -84,7 +90,14 @@ def deliver_due(
                     report.failed += 1
                     continue
                 try:
-                    transport.send(envelope_from, item.recipient, item.message)
+                    transport.send(
+                        envelope_from,
+                        item.recipient,
+                        item.message,
+                        on_handoff=lambda item=item: box.mark_handoff(store, item.id, owner=owner),
+                    )
+                except HandoffRefused:
+                    continue  # our lease ran out and another sender has it now
                 except PermanentFailure as exc:
                     box.mark_failed(store, item.id, error=str(exc))
                     box.suppress(store, item.recipient, reason=str(exc), now=clock())

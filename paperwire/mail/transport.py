@@ -8,6 +8,7 @@ from __future__ import annotations
 import mailbox
 import smtplib
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -27,12 +28,21 @@ class PermanentFailure(Exception):
     """This message to this recipient will never be accepted (5xx)."""
 
 
+class HandoffRefused(Exception):
+    """``on_handoff`` said no (the message is no longer ours to send): it was not sent."""
+
+
+# Called just before the message becomes the server's (the final "." of DATA, the maildir rename): the
+# outbox commits "handoff" there. Returning False (or raising) abandons the message unsent.
+Handoff = Callable[[], bool]
+
+
 class Transport:
     """Sends one message at a time over a connection opened on first use; use as a context manager."""
 
     description = "?"
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, on_handoff: Handoff | None = None) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -53,11 +63,13 @@ class MaildirTransport(Transport):
         self.description = f"the maildir {self.path}"
         self._box: mailbox.Maildir | None = None
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, on_handoff: Handoff | None = None) -> None:
         if self._box is None:
             for sub in ("tmp", "new", "cur"):
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
             self._box = mailbox.Maildir(self.path, create=False)
+        if on_handoff is not None and not on_handoff():
+            raise HandoffRefused("the message is no longer ours to send")
         self._box.add(message)
 
 
@@ -111,11 +123,14 @@ class SmtpTransport(Transport):
             raise TemporaryFailure(f"cannot reach {self.description}: {exc}", server_down=True) from exc
         return smtp
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, on_handoff: Handoff | None = None) -> None:
         if self._smtp is None:
             self._smtp = self._connect()
         try:
-            self._smtp.sendmail(sender, [recipient], message)
+            self._transaction(self._smtp, sender, recipient, message, on_handoff)
+        except HandoffRefused:
+            self.close(abort=True)  # drop the connection mid-DATA: the server discards the message
+            raise
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, (450, b""))
             self._fail(code, f"recipient refused: {code} {_text(reply)}")
@@ -127,6 +142,52 @@ class SmtpTransport(Transport):
             self.close()
             raise TemporaryFailure(f"{self.description}: {exc}", server_down=True) from exc
 
+    @staticmethod
+    def _transaction(
+        smtp: smtplib.SMTP, sender: str, recipient: str, message: bytes, on_handoff: Handoff | None
+    ) -> None:
+        """smtplib's sendmail for one recipient, with ``on_handoff`` run between the message body and the
+        final ".": until that dot the server throws the message away if the connection drops."""
+        smtp.ehlo_or_helo_if_needed()
+        code, reply = smtp.mail(sender)
+        if code != 250:
+            if code == 421:
+                smtp.close()
+            else:
+                smtp._rset()
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            if code == 421:
+                smtp.close()
+            else:
+                smtp._rset()
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        code, reply = smtp.docmd("data")
+        if code != 354:
+            smtp._rset()
+            raise smtplib.SMTPDataError(code, reply)
+        body = smtplib._quote_periods(message)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        smtp.send(body)
+        if on_handoff is not None:
+            try:
+                ours = on_handoff()
+            except BaseException:
+                smtp.close()  # mid-DATA: the server throws the message away
+                raise
+            if not ours:
+                raise HandoffRefused("the message is no longer ours to send")
+        smtp.send(b".\r\n")
+        code, reply = smtp.getreply()
+        if code != 250:
+            if code == 421:
+                smtp.close()
+            else:
+                smtp._rset()
+            raise smtplib.SMTPDataError(code, reply)
+
     def _fail(self, code: int, message: str) -> None:
         try:
             self._smtp.rset()  # the connection stays usable for the next message
@@ -136,12 +197,15 @@ class SmtpTransport(Transport):
             raise PermanentFailure(message)
         raise TemporaryFailure(message)
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
         if self._smtp is not None:
-            try:
-                self._smtp.quit()
-            except (smtplib.SMTPException, OSError):
+            if abort:
                 self._smtp.close()
+            else:
+                try:
+                    self._smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    self._smtp.close()
             self._smtp = None
 
 

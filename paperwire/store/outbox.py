@@ -1,12 +1,24 @@
 """The outbox table: every outgoing message, recorded before it is sent and marked after.
 
 Claiming works on both backends without two senders ever holding the same row: PostgreSQL skips rows
-another transaction has locked (``FOR UPDATE SKIP LOCKED``); SQLite serialises writers (BEGIN IMMEDIATE)."""
+another transaction has locked (``FOR UPDATE SKIP LOCKED``); SQLite serialises writers (BEGIN IMMEDIATE).
+
+States: ``pending`` → ``sending`` (claimed by one process until its lease ends) → ``handoff`` (committed
+just before the final "." of SMTP's DATA: from here on the server may have the message) → ``sent``; or
+back to ``pending`` (retry) or ``failed``. A process that dies leaves ``sending`` rows, which are sent
+again (the server never got a complete message), and ``handoff`` rows, which count as sent: a crash can
+never make a message go twice. The only loss is a crash in the microseconds between committing
+``handoff`` and writing the final "." (SMTP has no way to make a hand-over atomic; we keep the gap to two
+system calls). Rows of a dead process on this host are taken back at once; those of another host when
+their lease ends."""
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -48,9 +60,86 @@ def add(store: Store, *, key: str, kind: str, recipient: str, message: bytes, no
         return False
 
 
-def claim_due(store: Store, *, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), which tells a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_identity() -> str:
+    """``host/pid/start``: who claimed a row, so a rerun on the same host can tell whether it is alive."""
+    return f"{socket.gethostname()}/{os.getpid()}/{_start_time(os.getpid()) or '-'}"
+
+
+def _is_dead(identity: str) -> bool:
+    """True only when ``identity`` names a process of this host that no longer runs."""
+    host, _, rest = identity.partition("/")
+    pid_text, _, start = rest.partition("/")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return start != (_start_time(pid) or "-")
+    actual = _start_time(pid)
+    if actual is None:
+        if not Path("/proc/self/stat").exists():  # no /proc: ask the kernel instead
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            except OSError:
+                return False
+            return False
+        return True
+    return start not in ("-", actual)
+
+
+def recover(store: Store, *, now: datetime) -> tuple[int, int]:
+    """Take back rows of senders that died: ``sending`` ones become due again, ``handoff`` ones count as
+    sent (the server had the whole message). Returns how many of each."""
+    with store._writer.begin() as conn:
+        rows = conn.execute(
+            select(outbox.c.id, outbox.c.status, outbox.c.claimed_by, outbox.c.claimed_until).where(
+                outbox.c.status.in_(("sending", "handoff"))
+            )
+        ).all()
+        dead_owner: dict[str, bool] = {}
+        retry, settled = [], []
+        for r in rows:
+            owner = r.claimed_by or ""
+            if owner not in dead_owner:
+                dead_owner[owner] = _is_dead(owner) if owner else False
+            expired = r.claimed_until is not None and _utc(r.claimed_until) < now
+            if dead_owner[owner] or expired:
+                (settled if r.status == "handoff" else retry).append(r.id)
+        if retry:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(retry), outbox.c.status == "sending")
+                .values(status="pending", next_attempt_at=now, claimed_until=None, claimed_by=None)
+            )
+        if settled:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(settled), outbox.c.status == "handoff")
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    claimed_until=None,
+                    last_error="the sender stopped after handing the message over; counted as sent",
+                )
+            )
+    return len(retry), len(settled)
+
+
+def claim_due(
+    store: Store, *, now: datetime, limit: int, lease: timedelta, owner: str | None = None
+) -> list[OutboxMessage]:
     """Take up to ``limit`` messages that are due (pending, or claimed by a sender whose lease ran out:
-    it died), mark them ``sending`` until ``now + lease``, and return them."""
+    it died), mark them ``sending`` by ``owner`` until ``now + lease``, and return them."""
     due = and_(
         or_(
             and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
@@ -66,12 +155,31 @@ def claim_due(store: Store, *, now: datetime, limit: int, lease: timedelta) -> l
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(status="sending", claimed_until=now + lease, attempts=outbox.c.attempts + 1)
+                .values(
+                    status="sending",
+                    claimed_until=now + lease,
+                    claimed_by=owner or process_identity(),
+                    attempts=outbox.c.attempts + 1,
+                )
             )
     return [
         OutboxMessage(r.id, r.key, r.kind, r.recipient, bytes(r.message), r.attempts + 1, _utc(r.created_at))
         for r in rows
     ]
+
+
+def mark_handoff(store: Store, message_id: int, *, owner: str) -> bool:
+    """Commit, before the final "." goes out, that this message is being handed over. False when the
+    row is no longer ours (our lease ran out and another sender took it): then the "." must not go."""
+    with store._writer.begin() as conn:
+        return (
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == message_id, outbox.c.status == "sending", outbox.c.claimed_by == owner)
+                .values(status="handoff")
+            ).rowcount
+            == 1
+        )
 
 
 def mark_sent(store: Store, message_id: int, *, now: datetime) -> None:

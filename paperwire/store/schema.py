@@ -154,10 +154,12 @@ outbox = Table(
     Column("kind", String(32), nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("message", LargeBinary, nullable=False),  # the whole RFC 5322 message, as sent
-    Column("status", String(16), nullable=False),  # pending, sending, sent, failed
+    # pending, sending (claimed), handoff (the server has the whole message but the final "."), sent, failed
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", String(200), nullable=True),  # host/pid/start time of the sending process
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
@@ -197,6 +199,10 @@ subscribers = Table(
     # Signed preference and unsubscribe links carry it: bumping it revokes every link sent so far.
     Column("token_version", Integer, nullable=False, server_default="1"),
     Column("last_confirmation_sent_at", DateTime(timezone=True), nullable=True),
+    # The digest sender's progress: the last period composed for this subscriber ("daily:2026-11-27") and
+    # when. Senders lock the row and set these in the transaction that queues the digest.
+    Column("last_digest_period", String(32), nullable=True),
+    Column("last_digest_at", DateTime(timezone=True), nullable=True),
     Index("ix_subscribers_status", "status"),
 )
 
@@ -222,6 +228,7 @@ digest_sends = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("outbox_key", String(200), nullable=True),
     UniqueConstraint("subscriber_id", "period", name="uq_digest_sends_subscriber_period"),
+    Index("ix_digest_sends_subscriber", "subscriber_id", "claimed_at"),
 )
 
 # Papers a subscriber was sent: no paper goes to the same subscriber twice.

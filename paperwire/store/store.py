@@ -291,6 +291,17 @@ class Store:
             newest = datetime.fromisoformat(newest)
         return _utc(newest).date() if newest else None
 
+    def ids_published_since(self, since: datetime, limit: int = 50_000) -> list[str]:
+        """Live, visible papers published at or after ``since``, newest first (a digest's window)."""
+        stmt = (
+            select(papers.c.id)
+            .where(papers.c.published >= _utc(since), papers.c.deleted.is_(False), papers.c.hidden.is_(False))
+            .order_by(papers.c.published.desc(), papers.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
     def newest(self, limit: int = 20, offset: int = 0) -> list[StoredPaper]:
         """The newest live papers; hidden ones are left out (an admin hid them from every list)."""
         stmt = (

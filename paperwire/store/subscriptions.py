@@ -9,6 +9,8 @@ ever sent), ``active``, ``unsubscribed``, ``bounced`` (mail to it bounced perman
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -62,6 +64,8 @@ class Subscriber:
     token_version: int
     last_confirmation_sent_at: datetime | None
     topics: tuple[Topic, ...] = field(default=())
+    last_digest_period: str | None = None  # the last period a digest was composed for
+    last_digest_at: datetime | None = None
 
     @property
     def preferences(self) -> Preferences:
@@ -92,6 +96,8 @@ def _subscriber(row, topics: tuple[Topic, ...] = ()) -> Subscriber:  # noqa: ANN
         token_version=row.token_version,
         last_confirmation_sent_at=_utc(row.last_confirmation_sent_at),
         topics=topics,
+        last_digest_period=row.last_digest_period,
+        last_digest_at=_utc(row.last_digest_at),
     )
 
 
@@ -299,51 +305,154 @@ def count_by_status(store: Store) -> dict[str, int]:
 # -- for the digest sender --------------------------------------------------------------------------------
 
 
-def claim_digest(store: Store, subscriber_id: int, period: str, *, now: datetime) -> bool:
-    """Claim the digest of ``period`` (``"daily:2026-11-27"``) for this subscriber: True for exactly one
-    caller, ever (UNIQUE(subscriber_id, period)); a retried job finds it claimed and sends nothing."""
-    try:
-        with store._writer.begin() as conn:
-            conn.execute(
-                insert(digest_sends).values(
-                    subscriber_id=subscriber_id, period=period, status="claimed", claimed_at=now
-                )
+def subscribers_page(store: Store, *, after_id: int = 0, limit: int = 1000) -> list[Subscriber]:
+    """Active subscribers with a frequency (not ``off``) and their topics, by id after ``after_id``: the
+    digest sender walks them page by page (two queries a page, whatever the page size)."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(subscribers)
+            .where(
+                subscribers.c.id > after_id,
+                subscribers.c.status == "active",
+                subscribers.c.frequency != "off",
             )
-        return True
-    except IntegrityError:
-        return False
+            .order_by(subscribers.c.id)
+            .limit(limit)
+        ).all()
+        topics: dict[int, list[Topic]] = {}
+        if rows:
+            for r in conn.execute(
+                select(subscriber_topics).where(subscriber_topics.c.subscriber_id.in_([r.id for r in rows]))
+            ):
+                topics.setdefault(r.subscriber_id, []).append(Topic(r.kind, r.value))
+    order = {k: i for i, k in enumerate(TOPIC_KINDS)}
+    return [
+        _subscriber(r, tuple(sorted(topics.get(r.id, ()), key=lambda t: (order.get(t.kind, 9), t.value))))
+        for r in rows
+    ]
 
 
-def mark_digest_sent(
-    store: Store,
-    subscriber_id: int,
-    period: str,
-    *,
-    outbox_key: str | None,
-    paper_ids: list[str],
-    now: datetime,
-) -> None:
-    """Record the digest as queued under ``outbox_key`` (None: the period had nothing to send) and the
-    papers it carried, in one transaction, so no paper goes to this subscriber again."""
-    with store._writer.begin() as conn:
+@dataclass(frozen=True, slots=True)
+class QueuedDigest:
+    """One subscriber's digest for one period, as the sender records it. ``message`` None: nothing new,
+    nothing sent (the period still counts as done)."""
+
+    subscriber_id: int
+    period: str
+    paper_ids: tuple[str, ...]
+    key: str | None = None  # the outbox key
+    recipient: str | None = None
+    message: bytes | None = None
+
+
+class DigestBatch:
+    """Subscribers locked for one transaction of the digest sender: :meth:`record` what each gets; it is
+    all written when the ``with`` block ends (or nothing, if it raises)."""
+
+    def __init__(self, conn, free: list[int], sent: dict[int, set[str]]):  # noqa: ANN001
+        self._conn = conn
+        self.free = free  # subscriber ids this batch may compose for (locked, not yet done this period)
+        self.sent = sent  # papers each of them was sent before
+        self.queued: list[QueuedDigest] = []
+
+    def record(self, digest: QueuedDigest) -> None:
+        self.queued.append(digest)
+
+    def _write(self, now: datetime) -> None:
+        from sqlalchemy import bindparam
+
+        if not self.queued:
+            return
+        conn = self._conn
         conn.execute(
-            update(digest_sends)
-            .where(digest_sends.c.subscriber_id == subscriber_id, digest_sends.c.period == period)
-            .values(status="sent", sent_at=now, outbox_key=outbox_key)
+            insert(digest_sends),
+            [
+                {
+                    "subscriber_id": d.subscriber_id,
+                    "period": d.period,
+                    "status": "queued" if d.message is not None else "empty",
+                    "claimed_at": now,
+                    "sent_at": now,
+                    "outbox_key": d.key,
+                }
+                for d in self.queued
+            ],
         )
-        already = set(
+        papers_rows = [
+            {"subscriber_id": d.subscriber_id, "paper_id": p, "sent_at": now}
+            for d in self.queued
+            for p in dict.fromkeys(d.paper_ids)
+            if p not in self.sent.get(d.subscriber_id, ())
+        ]
+        if papers_rows:
+            conn.execute(insert(digest_papers), papers_rows)
+        mail = [d for d in self.queued if d.message is not None]
+        if mail:
             conn.execute(
-                select(digest_papers.c.paper_id).where(
-                    digest_papers.c.subscriber_id == subscriber_id, digest_papers.c.paper_id.in_(paper_ids)
-                )
-            ).scalars()
-        )
-        new = [p for p in dict.fromkeys(paper_ids) if p not in already]
-        if new:
-            conn.execute(
-                insert(digest_papers),
-                [{"subscriber_id": subscriber_id, "paper_id": p, "sent_at": now} for p in new],
+                insert(outbox),
+                [
+                    {
+                        "key": d.key,
+                        "kind": "digest",
+                        "recipient": d.recipient,
+                        "message": d.message,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for d in mail
+                ],
             )
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == bindparam("sid"))
+            .values(last_digest_period=bindparam("period"), last_digest_at=now),
+            [{"sid": d.subscriber_id, "period": d.period} for d in self.queued],
+        )
+
+
+@contextmanager
+def digest_batch(store: Store, wanted: dict[int, str], *, now: datetime) -> Iterator[DigestBatch]:
+    """Lock the subscribers in ``wanted`` (id → period due) that are still active and not yet done for
+    that period, and hand them out for composing; what is recorded is written atomically at the end.
+
+    Exactly once per (subscriber, period), with any number of senders: on PostgreSQL the rows are taken
+    ``FOR UPDATE SKIP LOCKED`` (another sender skips them; one that read them before our commit re-reads
+    the updated row and sees the period done); on SQLite the transaction holds the write lock. The
+    UNIQUE(subscriber_id, period) of digest_sends backs both up."""
+    stmt = select(subscribers.c.id, subscribers.c.last_digest_period).where(
+        subscribers.c.id.in_(list(wanted)),
+        subscribers.c.status == "active",
+        subscribers.c.frequency != "off",
+    )
+    if store.dialect == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    with store._writer.begin() as conn:
+        rows = conn.execute(stmt.order_by(subscribers.c.id)).all()
+        free = [r.id for r in rows if r.last_digest_period != wanted[r.id]]
+        sent: dict[int, set[str]] = {i: set() for i in free}
+        if free:
+            for r in conn.execute(
+                select(digest_papers.c.subscriber_id, digest_papers.c.paper_id).where(
+                    digest_papers.c.subscriber_id.in_(free)
+                )
+            ):
+                sent[r.subscriber_id].add(r.paper_id)
+        batch = DigestBatch(conn, free, sent)
+        yield batch
+        batch._write(now)
+
+
+def digest_history(store: Store, subscriber_id: int) -> list[tuple[str, str, str | None]]:
+    """``(period, status, outbox key)`` of every digest composed for this subscriber, oldest first."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(digest_sends.c.period, digest_sends.c.status, digest_sends.c.outbox_key)
+            .where(digest_sends.c.subscriber_id == subscriber_id)
+            .order_by(digest_sends.c.claimed_at, digest_sends.c.id)
+        ).all()
+    return [(r.period, r.status, r.outbox_key) for r in rows]
 
 
 def sent_paper_ids(store: Store, subscriber_id: int) -> set[str]:
@@ -354,3 +463,11 @@ def sent_paper_ids(store: Store, subscriber_id: int) -> set[str]:
                 select(digest_papers.c.paper_id).where(digest_papers.c.subscriber_id == subscriber_id)
             ).scalars()
         )
+
+
+def subscriber_ids_by_email(store: Store, emails: list[str]) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(subscribers.c.email, subscribers.c.id).where(subscribers.c.email.in_(emails))
+        ).all()
+    return {r.email: r.id for r in rows}
