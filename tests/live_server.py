@@ -51,6 +51,8 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def start_server(env: dict[str, str], timeout: float = 60) -> LiveServer:
