@@ -771,6 +771,203 @@ def admin_list() -> None:
         click.echo("No administrators (paperwire admin grant EMAIL makes one).", err=True)
 
 
+# -- digests -------------------------------------------------------------------------------------------
+
+
+def _parse_now(value: str | None):  # noqa: ANN202
+    from datetime import UTC, datetime
+
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"--now must be an ISO 8601 time like 2026-11-27T08:00:00+00:00, got {value!r}", 2)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _transport():  # noqa: ANN202
+    from paperwire.mail import transport_from_settings
+
+    try:
+        return transport_from_settings(get_settings())
+    except ValueError as exc:
+        _fail(str(exc), 2)
+
+
+def _digest_engine(store: Store):  # noqa: ANN202
+    """This node's search engine, its keyword index first caught up with the store (topics must see the
+    newest papers); a busy index (another process writing it) is used as it is."""
+    import contextlib
+
+    from paperwire.search.keyword import IndexBusy, KeywordIndex
+    from paperwire.search.service import SearchEngine
+
+    settings = get_settings()
+    with contextlib.suppress(IndexBusy):
+        KeywordIndex(settings.index_dir / "keyword").catch_up(store)
+    return SearchEngine.open(store)
+
+
+@main.group("digest")
+def digest_group() -> None:
+    """E-mail digests of trending papers and each subscriber's topics."""
+
+
+@digest_group.command("run")
+@click.option("--now", "now_text", help="Act as if it were this time (ISO 8601); default: now.")
+@click.option("--deliver/--no-deliver", default=True, show_default=True, help="Send the queued mail too.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def digest_run(now_text: str | None, deliver: bool, quiet: bool) -> None:
+    """Send every digest due now (one-shot: run it from cron, or use `paperwire worker`).
+
+    Safe to run again at any time, and by several processes at once: each subscriber gets each period's
+    digest exactly once. Exits 75 when the mail server is unreachable (the mail waits in the outbox)."""
+    from paperwire.digest.run import base_url, compose_due
+    from paperwire.mail import deliver_due
+    from paperwire.store import outbox as outbox_store
+
+    settings = get_settings()
+    now = _parse_now(now_text)
+    transport = _transport() if deliver else None
+    if not settings.base_url:
+        click.echo(
+            f"note: PAPERWIRE_BASE_URL is not set; links in digests point to {base_url(settings)}", err=True
+        )
+    store = _store()
+    try:
+        engine = _digest_engine(store)
+        progress = Progress("composing digests", unit="subscribers", enabled=None if not quiet else False)
+        report = compose_due(store, engine, settings, now=now, on_batch=lambda r: progress.update(r.checked))
+        progress.finish()
+        click.echo(f"Checked {report.checked:,} subscribers in {report.seconds:.1f}s: {report}.")
+        if transport is None:
+            return
+        started = time.monotonic()
+        # --now shifts this run's clock: mail queued "at" that time is due on it.
+        from datetime import UTC, datetime
+
+        offset = now - datetime.now(UTC)
+        delivery = deliver_due(store, transport, settings.mail_from, clock=lambda: datetime.now(UTC) + offset)
+        waiting = sum(
+            n for status, n in outbox_store.counts(store).items() if status in ("pending", "sending")
+        )
+        click.echo(
+            f"Delivered through {transport.description} in {time.monotonic() - started:.1f}s: {delivery}"
+            + (f"; {waiting:,} messages wait in the outbox for a retry" if waiting else "")
+            + "."
+        )
+        if delivery.server_down:
+            sys.exit(75)  # EX_TEMPFAIL: cron and systemd see that something needs attention
+    finally:
+        store.close()
+
+
+@digest_group.command("preview")
+@click.argument("email")
+@click.option("--now", "now_text", help="Act as if it were this time (ISO 8601); default: now.")
+@click.option(
+    "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Save the HTML part."
+)
+@click.option(
+    "--eml", "eml_path", type=click.Path(dir_okay=False, path_type=Path), help="Save the whole message."
+)
+def digest_preview(email: str, now_text: str | None, html_path: Path | None, eml_path: Path | None) -> None:
+    """Print the digest EMAIL's subscriber would get now (nothing is sent or recorded)."""
+    from email import message_from_bytes, policy
+
+    from paperwire.digest.run import preview
+    from paperwire.store.subscriptions import get_subscriber_by_email
+
+    store = _store()
+    try:
+        subscriber = get_subscriber_by_email(store, _admin_address(email))
+        if subscriber is None:
+            _fail(f"{email} has no subscription (subscribe on the site or with POST /api/v1/subscriptions)")
+        digest, raw = preview(
+            store, _digest_engine(store), get_settings(), subscriber, now=_parse_now(now_text)
+        )
+    finally:
+        store.close()
+    message = message_from_bytes(raw, policy=policy.default)
+    if eml_path:
+        eml_path.write_bytes(raw)
+    if html_path:
+        html_path.write_text(message.get_body(("html",)).get_content(), encoding="utf-8")
+    click.echo(f"Subject: {message['Subject']}")
+    click.echo(f"To: {message['To']} ({subscriber.status}, {subscriber.frequency})\n")
+    click.echo(message.get_body(("plain",)).get_content())
+    if eml_path or html_path:
+        click.echo("Saved " + " and ".join(str(p) for p in (eml_path, html_path) if p) + ".", err=True)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every step once and exit.")
+def worker(once: bool) -> None:
+    """Harvest, index, send digests and retry mail on a schedule, until stopped (SIGTERM/Ctrl-C)."""
+    import logging
+
+    from paperwire.digest.run import compose_due
+    from paperwire.mail import deliver_due
+    from paperwire.worker import Job, Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    transport = _transport()
+    store = _store()
+
+    def harvest() -> str:
+        from paperwire.ingest.arxiv_oai import harvest_oai
+
+        lines = []
+        for set_spec in settings.harvest_sets:
+            result = harvest_oai(store, set_spec=set_spec)
+            lines.append(
+                f"harvested {set_spec}: {result.summary.imported:,} new, {result.summary.updated:,} updated"
+            )
+        return "; ".join(lines)
+
+    def index() -> str | None:
+        from paperwire.search.keyword import IndexBusy, KeywordIndex
+
+        try:
+            done = KeywordIndex(settings.index_dir / "keyword").catch_up(store)
+        except IndexBusy:
+            return None
+        if settings.import_embed_limit:
+            _embed(store, True, rebuild=False, limit=settings.import_embed_limit, device=None)
+        return f"indexed {done:,} changes" if done else None
+
+    def digests() -> str | None:
+        from paperwire.search.service import SearchEngine
+
+        report = compose_due(store, SearchEngine.open(store), settings)
+        return str(report) if report.due else None
+
+    def mail() -> str | None:
+        report = deliver_due(store, transport, settings.mail_from)
+        return f"mail: {report}" if (report.sent or report.retried or report.failed) else None
+
+    jobs = [
+        Job("harvest", settings.harvest_minutes * 60 if settings.harvest_sets else 0, harvest),
+        Job("index", max(settings.index_follow_seconds, 5.0), index),
+        Job("digests", settings.digest_minutes * 60, digests),
+        Job("mail", max(settings.mail_sweep_seconds, 1.0), mail),
+    ]
+    click.echo(
+        "paperwire worker: "
+        + ", ".join(f"{j.name} every {j.every:g}s" if j.every else f"{j.name} off" for j in jobs)
+        + f"; mail through {transport.description}"
+    )
+    try:
+        Worker(
+            jobs, on_result=lambda job, result: result and click.echo(f"{job.name}: {result}")
+        ).run_forever(once=once)
+    finally:
+        store.close()
+    click.echo("paperwire worker stopped.")
+
+
 @main.command()
 def migrate() -> None:
     """Create or upgrade the database schema (other commands do this on their own too)."""

@@ -104,6 +104,11 @@ class Settings:
     subscribe_ip_limit: int = 10
     # An address that takes unsubscribe requests by mail (List-Unsubscribe's mailto:); unset: https only.
     unsubscribe_mailto: str | None = None
+    # `paperwire worker` (paperwire/worker.py): OAI sets to harvest (empty: none) and how often; how often
+    # it looks for digests that are due (each subscriber's own hour decides who is).
+    harvest_sets: tuple[str, ...] = ()
+    harvest_minutes: float = 720.0
+    digest_minutes: float = 5.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -187,6 +192,11 @@ def get_settings() -> Settings:
         subscribe_email_limit=_int("PAPERWIRE_SUBSCRIBE_EMAIL_LIMIT", 3),
         subscribe_ip_limit=_int("PAPERWIRE_SUBSCRIBE_IP_LIMIT", 10),
         unsubscribe_mailto=os.environ.get("PAPERWIRE_UNSUBSCRIBE_MAILTO") or None,
+        harvest_sets=tuple(
+            s.strip() for s in (os.environ.get("PAPERWIRE_HARVEST_SETS") or "").split(",") if s.strip()
+        ),
+        harvest_minutes=_float("PAPERWIRE_HARVEST_MINUTES", 720.0),
+        digest_minutes=_float("PAPERWIRE_DIGEST_MINUTES", 5.0),
         daily_categories=tuple(
             c.strip() for c in (os.environ.get("PAPERWIRE_DAILY_CATEGORIES") or "").split(",") if c.strip()
         ),

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 
 from paperwire.mail.transport import HandoffRefused, PermanentFailure, TemporaryFailure, Transport
-from paperwire.store import Store
+from paperwire.store import Store, subscriptions
 from paperwire.store import outbox as box
 
 log = logging.getLogger("paperwire.mail")
@@ -101,6 +101,8 @@ def deliver_due(
                 except PermanentFailure as exc:
                     box.mark_failed(store, item.id, error=str(exc))
                     box.suppress(store, item.recipient, reason=str(exc), now=clock())
+                    # No digest goes to a bounced subscription (it must sign up and confirm again).
+                    subscriptions.mark_bounced(store, item.recipient, now=clock())
                     report.failed += 1
                     report.suppressed += 1
                     log.warning("permanent failure for %s: %s", item.recipient, exc)

@@ -1,0 +1,180 @@
+"""Send every digest that is due: compose (choose, render, queue in the outbox) and deliver.
+
+Exactly once per (subscriber, period), whatever dies when: a batch of subscribers is locked, composed and
+written in one transaction (their digests into the outbox, the period marked done on their rows), so a
+crash before the commit leaves nothing and a rerun composes them again, and one after it leaves mail in
+the outbox, which the outbox delivers once (see :mod:`paperwire.store.outbox`). Several senders at once
+split the subscribers between them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from paperwire.config import Settings
+from paperwire.digest.choose import Chooser, Digest
+from paperwire.digest.render import Renderer
+from paperwire.digest.schedule import Period, current_period, due_period
+from paperwire.mail import DeliveryReport, Transport, deliver_due
+from paperwire.search.service import SearchEngine
+from paperwire.store import Store
+from paperwire.store import outbox as outbox_store
+from paperwire.store import subscriptions as subs
+from paperwire.store.subscriptions import QueuedDigest, Subscriber
+
+log = logging.getLogger("paperwire.digest")
+
+PAGE = 1000  # subscribers read per query
+BATCH = 50  # subscribers locked, composed and written per transaction
+DEMO_BASE_URL = "http://localhost:8000"
+
+
+@dataclass
+class RunReport:
+    checked: int = 0  # active subscribers looked at
+    due: int = 0
+    queued: int = 0  # digests put in the outbox
+    empty: int = 0  # periods with nothing new (nothing sent)
+    taken: int = 0  # due, but done by another sender meanwhile
+    seconds: float = 0.0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    def __str__(self) -> str:
+        parts = [f"{self.queued:,} digests queued"]
+        if self.empty:
+            parts.append(f"{self.empty:,} with nothing new (not sent)")
+        if self.taken:
+            parts.append(f"{self.taken:,} done by another sender")
+        return f"{self.due:,} of {self.checked:,} subscribers due: " + ", ".join(parts)
+
+
+def base_url(settings: Settings) -> str:
+    """Where links in digests point: PAPERWIRE_BASE_URL, or the demo's address when it is unset."""
+    return settings.base_url or DEMO_BASE_URL
+
+
+class DigestComposer:
+    """Everything one run needs to turn a subscriber into a message; reusable across runs of a worker
+    only for one ``now`` (the chooser's caches are per run)."""
+
+    def __init__(
+        self, store: Store, engine: SearchEngine | None, settings: Settings, *, base: str | None = None
+    ):
+        self.store = store
+        self.settings = settings
+        self.chooser = Chooser(store, engine)
+        self.renderer = Renderer(settings, base or base_url(settings))
+
+    def links(self, subscriber: Subscriber) -> tuple[str, str, dict[str, str]]:
+        # Imported here: the web package pulls in FastAPI, which a digest run needs only for these helpers.
+        from paperwire.web.subscribe import preferences_url, unsubscribe_headers, unsubscribe_url
+
+        base = self.renderer.base
+        return (
+            preferences_url(self.settings, subscriber, base_url=base),
+            unsubscribe_url(self.settings, subscriber, base_url=base),
+            unsubscribe_headers(self.settings, subscriber, base_url=base),
+        )
+
+    def digest(self, subscriber: Subscriber, period: Period, sent: set[str]) -> Digest:
+        return self.chooser.choose(subscriber, period, sent)
+
+    def message_bytes(self, digest: Digest) -> bytes:
+        prefs, unsub, headers = self.links(digest.subscriber)
+        message = self.renderer.message(digest, preferences_url=prefs, unsubscribe_url=unsub, headers=headers)
+        return bytes(message)
+
+
+def compose_due(
+    store: Store,
+    engine: SearchEngine | None,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    base: str | None = None,
+    on_batch: Callable[[RunReport], None] | None = None,
+) -> RunReport:
+    """Queue every digest due at ``now`` in the outbox (delivery is :func:`deliver_due`'s)."""
+    now = now or datetime.now(UTC)
+    started = time.perf_counter()
+    composer = DigestComposer(store, engine, settings, base=base)
+    report = RunReport()
+    after = 0
+    while True:
+        page = subs.subscribers_page(store, after_id=after, limit=PAGE)
+        if not page:
+            break
+        after = page[-1].id
+        report.checked += len(page)
+        due = [(s, p) for s in page if (p := due_period(s, now)) is not None]
+        report.due += len(due)
+        for start in range(0, len(due), BATCH):
+            chunk = {s.id: (s, p) for s, p in due[start : start + BATCH]}
+            with subs.digest_batch(store, {sid: p.key for sid, (_, p) in chunk.items()}, now=now) as batch:
+                report.taken += len(chunk) - len(batch.free)
+                for sid in batch.free:
+                    subscriber, period = chunk[sid]
+                    digest = composer.digest(subscriber, period, batch.sent[sid])
+                    if digest.empty and not subscriber.empty_note:
+                        batch.record(QueuedDigest(sid, period.key, ()))
+                        report.empty += 1
+                        continue
+                    batch.record(
+                        QueuedDigest(
+                            sid,
+                            period.key,
+                            digest.paper_ids,
+                            key=f"digest:{sid}:{period.key}",
+                            recipient=subscriber.email,
+                            message=composer.message_bytes(digest),
+                        )
+                    )
+                    report.queued += 1
+            if on_batch is not None:
+                on_batch(report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def run_digests(
+    store: Store,
+    engine: SearchEngine | None,
+    settings: Settings,
+    transport: Transport,
+    *,
+    now: datetime | None = None,
+    base: str | None = None,
+    on_batch: Callable[[RunReport], None] | None = None,
+) -> RunReport:
+    """Compose what is due, then deliver everything due in the outbox (digests and any other mail)."""
+    report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
+    started = time.perf_counter()
+    report.delivery = deliver_due(store, transport, settings.mail_from)
+    report.seconds += time.perf_counter() - started
+    return report
+
+
+def preview(
+    store: Store,
+    engine: SearchEngine | None,
+    settings: Settings,
+    subscriber: Subscriber,
+    *,
+    now: datetime | None = None,
+    base: str | None = None,
+) -> tuple[Digest, bytes]:
+    """The digest ``subscriber`` would get for the current period, as a message; nothing is recorded."""
+    now = now or datetime.now(UTC)
+    frequency = subscriber.frequency if subscriber.frequency != "off" else "daily"
+    period = current_period(frequency, subscriber.hour, subscriber.timezone, True, now)
+    assert period is not None
+    composer = DigestComposer(store, engine, settings, base=base)
+    digest = composer.digest(subscriber, period, subs.sent_paper_ids(store, subscriber.id))
+    return digest, composer.message_bytes(digest)
+
+
+def pending_mail(store: Store) -> dict[str, int]:
+    return outbox_store.counts(store)
