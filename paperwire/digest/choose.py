@@ -90,18 +90,19 @@ class Chooser:
         for p in papers:
             self.papers[p.id] = p
 
-    def _search_ids(self, query: str, filters: Filters, sort: str) -> tuple[list[str], bool]:
+    def _search_ids(self, query: str, filters: Filters, sort: str, *, relax: bool = False) -> list[str]:
         if self.engine is None:
-            return [], False
+            return []
         try:
+            # Keyword mode, every word required: "matches your search" must be true of each paper.
             result = self.engine.search(
-                query, filters, sort=sort, per_page=PER_TOPIC, mode="keyword", highlight=False
+                query, filters, sort=sort, per_page=PER_TOPIC, mode="keyword", highlight=False, relax=relax
             )
         except QueryError as exc:
             log.info("digest topic %r skipped: %s", query, exc)
-            return [], False
+            return []
         self._remember([h.paper for h in result.hits])
-        return [h.id for h in result.hits], result.relaxed
+        return [h.id for h in result.hits]
 
     def trending(self, frequency: str) -> tuple[list[tuple[str, str]], bool]:
         """``(id, reason)`` of the window's trending papers, best first, and whether anyone voted."""
@@ -119,7 +120,7 @@ class Chooser:
             if voted:
                 self._trending[frequency] = (voted, True)
             else:  # nobody voted here yet: the newest papers of the window
-                ids, _ = self._search_ids("", Filters(published_from=since), "date")
+                ids = self._search_ids("", Filters(published_from=since), "date")
                 self._trending[frequency] = (
                     [(i, f"new in {self.papers[i].primary_category or 'arXiv'}") for i in ids],
                     False,
@@ -143,17 +144,14 @@ class Chooser:
     def _match(self, frequency: str, topic: Topic) -> list[tuple[str, str]]:
         since = self.since(frequency)
         if topic.kind == "category":
-            ids, _ = self._search_ids(
-                "", Filters(published_from=since, categories=(topic.value,)), "trending"
-            )
+            ids = self._search_ids("", Filters(published_from=since, categories=(topic.value,)), "trending")
             return [(i, f"new in {topic.value}") for i in ids]
         if topic.kind == "author":
-            ids, _ = self._search_ids("", Filters(published_from=since, authors=(topic.value,)), "date")
+            ids = self._search_ids("", Filters(published_from=since, authors=(topic.value,)), "date")
             return [(i, f"new from an author you follow: {topic.value}") for i in ids]
         if topic.kind == "query":
-            ids, relaxed = self._search_ids(topic.value, Filters(published_from=since), "relevance")
-            # A relaxed result matches only some of the words: not what "matches your search" promises.
-            return [] if relaxed else [(i, f"matches your search “{_short(topic.value, 80)}”") for i in ids]
+            ids = self._search_ids(topic.value, Filters(published_from=since), "relevance")
+            return [(i, f"matches your search “{_short(topic.value, 80)}”") for i in ids]
         if topic.kind == "like":
             return self._like(frequency, topic.value)
         return []
@@ -173,7 +171,7 @@ class Chooser:
             return [(i, reason) for i, s in zip(ids, scores, strict=True) if s >= LIKE_THRESHOLD]
         # No vector for it (vectors not built yet): the window's papers that best match its title.
         words = " ".join(liked.title.split()[:12])
-        ids, _ = self._search_ids(words, Filters(published_from=self.since(frequency)), "relevance")
+        ids = self._search_ids(words, Filters(published_from=self.since(frequency)), "relevance", relax=True)
         return [(i, reason) for i in ids if i != paper_id]
 
     def _hydrate(self, ids: list[str]) -> None:

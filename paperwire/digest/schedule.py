@@ -93,16 +93,17 @@ def due_period(subscriber: Subscriber, now: datetime) -> Period | None:
 
 def next_delivery(subscriber: Subscriber, now: datetime) -> datetime | None:
     """When the next digest is due after ``now`` (for the preferences page and `digest preview`)."""
-    if subscriber.frequency == "off":
+    if subscriber.frequency not in ("daily", "weekly"):
         return None
-    step = timedelta(days=1 if subscriber.frequency == "daily" else 7)
-    probe = now
-    for _ in range(10):
-        period = current_period(
-            subscriber.frequency, subscriber.hour, subscriber.timezone, subscriber.weekends, probe
-        )
-        if period is not None and period.scheduled > now:
-            return period.scheduled
-        probe = probe + step if period is None else period.scheduled + step + timedelta(minutes=1)
-        # Move to the next candidate day/week and ask again (weekends are skipped by current_period).
+    zone = _zone(subscriber.timezone)
+    today = now.astimezone(zone).date()
+    for ahead in range(15):
+        day = today + timedelta(days=ahead)
+        if subscriber.frequency == "weekly" and day.weekday() != 0:
+            continue
+        if subscriber.frequency == "daily" and not subscriber.weekends and day.weekday() >= 5:
+            continue
+        at = _at(day, min(23, max(0, subscriber.hour)), zone)
+        if at > now:
+            return at
     return None

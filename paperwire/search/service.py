@@ -164,16 +164,18 @@ class SearchEngine:
         mode: str = "hybrid",
         ascending: bool = False,
         highlight: bool = True,
+        relax: bool = True,
     ) -> SearchResult:
         """Ranked hits for ``query``. Results are cached per index generation for a few seconds: a
         popular query (or a list page) costs one search however many visitors ask for it.
 
         ``ascending`` reverses a sort by field (oldest first; arXiv's sortOrder=ascending); relevance
-        has no ascending order here (the arXiv API reverses a relevance ranking itself)."""
+        has no ascending order here (the arXiv API reverses a relevance ranking itself). ``relax=False``:
+        only papers that match every word (a saved search in a digest), never "most of them"."""
         started = time.perf_counter()
         searcher = self.keyword.searcher()  # reloads when another process committed
         generation = (self.keyword._meta_mtime, len(self.vectors) if self.vectors is not None else 0)
-        key = (query, repr(filters), sort, page, per_page, mode, ascending, highlight, generation)
+        key = (query, repr(filters), sort, page, per_page, mode, ascending, highlight, relax, generation)
         now = time.monotonic()
         with self._cache_lock:
             cached = self._cache.get(key)
@@ -181,7 +183,7 @@ class SearchEngine:
                 self._cache.move_to_end(key)
                 return replace(cached[1], took_ms=(time.perf_counter() - started) * 1000, cached=True)
         result = self._search(
-            searcher, query, filters, sort, page, per_page, mode, started, ascending, highlight
+            searcher, query, filters, sort, page, per_page, mode, started, ascending, highlight, relax
         )
         with self._cache_lock:
             # Expiry spread over 1-2x the lifetime: entries made in one burst do not all expire in one.
@@ -202,6 +204,7 @@ class SearchEngine:
         started: float,
         ascending: bool = False,
         highlight: bool = True,
+        relax: bool = True,
     ) -> SearchResult:
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}")
@@ -259,7 +262,7 @@ class SearchEngine:
             result = self._run(searcher, q, by, offset, per_page, ascending)
         elif parsed.plain:
             result, relaxed = self._plain(
-                searcher, parsed.root, filter_queries, sort, offset, per_page, ascending
+                searcher, parsed.root, filter_queries, sort, offset, per_page, ascending, relax
             )
         else:
             q = with_filters(self.builder.node(parsed.root) or tantivy.Query.empty_query(), filter_queries)
@@ -440,7 +443,15 @@ class SearchEngine:
         ]
 
     def _plain(
-        self, searcher, root, filter_queries, sort, offset, per_page, ascending: bool = False
+        self,
+        searcher,
+        root,
+        filter_queries,
+        sort,
+        offset,
+        per_page,
+        ascending: bool = False,
+        relax: bool = True,
     ) -> tuple[tantivy.SearchResult, bool]:
         """All words first; when fewer papers than a page match them all, accept one word fewer, and so
         on (papers matching more words still rank first: each word adds to the score)."""
@@ -454,7 +465,7 @@ class SearchEngine:
         for at_least in range(need, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
             result = self._run(searcher, q, sort, offset, per_page, ascending)
-            if (result.count or 0) >= min(per_page, 10) or at_least == 1:
+            if (result.count or 0) >= min(per_page, 10) or at_least == 1 or not relax:
                 return result, at_least < need
         return result, False
 
