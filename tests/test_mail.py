@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import mailbox
+import socket
 import ssl
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +21,7 @@ from paperwire.mail import (
     enqueue,
     normalize_address,
 )
+from paperwire.mail.transport import HandoffRefused
 from paperwire.store import outbox as box
 from tests.smtp_server import SmtpServer
 
@@ -162,6 +166,64 @@ def test_a_dead_senders_claim_expires(store):
     clock.now += timedelta(minutes=6)  # the sender died without marking it
     with SmtpServer() as smtp:
         assert deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock).sent == 1
+
+
+def test_the_final_dot_goes_only_after_the_handoff_is_committed(store, monkeypatch):
+    clock = Clock()
+    with SmtpServer() as smtp:
+        transport = SmtpTransport(smtp.url)
+        with transport:
+            # The handoff refuses (the row is no longer ours): the server gets no complete message.
+            with pytest.raises(HandoffRefused):
+                transport.send(
+                    "digest@paperwire.test", "a@example.org", bytes(message("a@example.org")), lambda: False
+                )
+            seen: list[int] = []
+            transport.send(
+                "digest@paperwire.test",
+                "b@example.org",
+                bytes(message("b@example.org")),
+                lambda: seen.append(len(smtp.handler.received)) or True,
+            )
+        assert seen == [0]  # called before the server had the message
+        assert smtp.handler.to("a@example.org") == [] and len(smtp.handler.to("b@example.org")) == 1
+        # Through the outbox: the row is "handoff" at that moment, "sent" after.
+        enqueue(store, message("c@example.org"), key="m1", kind="test", now=clock())
+        states: list[str | None] = []
+        real = box.mark_handoff
+
+        def spy(st, message_id, *, owner):  # noqa: ANN001, ANN202
+            done = real(st, message_id, owner=owner)
+            states.append(box.status_of(st, "m1"))
+            return done
+
+        monkeypatch.setattr(box, "mark_handoff", spy)
+        assert deliver_due(store, SmtpTransport(smtp.url), SENDER, clock=clock).sent == 1
+        assert states == ["handoff"] and box.status_of(store, "m1") == "sent"
+
+
+def test_a_dead_process_rows_are_taken_back_at_once(store):
+    """A sender killed mid-run: rows it was sending go out again at once (the server never got them
+    whole); a row it had handed over counts as sent (never twice)."""
+    clock = Clock()
+    for i in range(3):
+        enqueue(store, message(f"r{i}@example.org"), key=f"m{i}", kind="test", now=clock())
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)
+    ghost = f"{socket.gethostname()}/{pid}/123456789"
+    claimed = box.claim_due(store, now=clock(), limit=3, lease=timedelta(minutes=5), owner=ghost)
+    assert box.mark_handoff(store, claimed[0].id, owner=ghost)
+    assert not box.mark_handoff(store, claimed[1].id, owner="someone-else/1/1")  # not theirs
+    assert box.recover(store, now=clock()) == (2, 1)
+    assert [box.status_of(store, f"m{i}") for i in range(3)] == ["sent", "pending", "pending"]
+    # A live process's rows stay its own until their lease ends.
+    mine = box.claim_due(
+        store, now=clock(), limit=3, lease=timedelta(minutes=5), owner=box.process_identity()
+    )
+    assert len(mine) == 2 and box.recover(store, now=clock()) == (0, 0)
+    assert box.recover(store, now=clock() + timedelta(minutes=6)) == (2, 0)
 
 
 def test_without_smtp_messages_go_to_a_maildir(store, tmp_path):
