@@ -352,7 +352,8 @@ def test_digest_run_sends_mail_whose_unsubscribe_link_works(site):
     paper_link = f"{server.url}/papers/2603.00001"
     assert paper_link in text and httpx.get(paper_link).status_code == 200
     prefs = next(w for w in text.split() if "/preferences?token=" in w)
-    assert httpx.get(prefs).status_code == 200
+    page = httpx.get(prefs)
+    assert page.status_code == 200 and "Your next digest: <strong>" in page.text
     # RFC 8058: the mail provider POSTs "List-Unsubscribe=One-Click" to the header's https URL.
     unsub = message["List-Unsubscribe"].strip("<>").split(">")[0]
     assert urlsplit(unsub).netloc == urlsplit(server.url).netloc

@@ -563,10 +563,19 @@ def _form_values(sub: Subscriber) -> dict[str, str]:
 def _prefs_page(
     request: Request, sub: Subscriber, token: str, values: dict, status: int = 200, **extra: object
 ) -> Response:
+    from paperwire.digest.schedule import next_delivery
+
+    upcoming = next_delivery(sub, _now()) if sub.status == "active" else None
     context = {
         "sub": sub,
         "token": token,
         "values": values,
+        # "Monday 2 March, 08:00 (Europe/Berlin)": the subscriber's own time, as they chose it.
+        "next_digest": (
+            f"{upcoming:%A} {upcoming.day} {upcoming:%B}, {upcoming:%H:%M} ({sub.timezone})"
+            if upcoming
+            else None
+        ),
         "errors": {},
         "unsubscribe_token": make_link_token(_settings(request), PURPOSE_UNSUBSCRIBE, sub),
         "zones": sorted(_zones()),
