@@ -100,29 +100,36 @@ def _is_dead(identity: str) -> bool:
 def recover(store: Store, *, now: datetime) -> tuple[int, int]:
     """Take back rows of senders that died: ``sending`` ones become due again, ``handoff`` ones count as
     sent (the server had the whole message). Returns how many of each."""
-    with store._writer.begin() as conn:
+    # Read first: this runs before every delivery sweep, and almost always finds nothing to take back.
+    with store.engine.connect() as conn:
         rows = conn.execute(
             select(outbox.c.id, outbox.c.status, outbox.c.claimed_by, outbox.c.claimed_until).where(
                 outbox.c.status.in_(("sending", "handoff"))
             )
         ).all()
-        dead_owner: dict[str, bool] = {}
-        retry, settled = [], []
-        for r in rows:
-            owner = r.claimed_by or ""
-            if owner not in dead_owner:
-                dead_owner[owner] = _is_dead(owner) if owner else False
-            expired = r.claimed_until is not None and _utc(r.claimed_until) < now
-            if dead_owner[owner] or expired:
-                (settled if r.status == "handoff" else retry).append(r.id)
+    dead_owner: dict[str, bool] = {}
+    retry, settled = [], []
+    for r in rows:
+        owner = r.claimed_by or ""
+        if owner not in dead_owner:
+            dead_owner[owner] = _is_dead(owner) if owner else False
+        expired = r.claimed_until is not None and _utc(r.claimed_until) < now
+        if dead_owner[owner] or expired:
+            (settled if r.status == "handoff" else retry).append(r.id)
+    if not retry and not settled:
+        return 0, 0
+    with store._writer.begin() as conn:
+        # The status conditions make this safe against a sender that moved a row on meanwhile.
         if retry:
-            conn.execute(
+            retried = conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(retry), outbox.c.status == "sending")
                 .values(status="pending", next_attempt_at=now, claimed_until=None, claimed_by=None)
-            )
+            ).rowcount
+        else:
+            retried = 0
         if settled:
-            conn.execute(
+            done = conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(settled), outbox.c.status == "handoff")
                 .values(
@@ -131,8 +138,10 @@ def recover(store: Store, *, now: datetime) -> tuple[int, int]:
                     claimed_until=None,
                     last_error="the sender stopped after handing the message over; counted as sent",
                 )
-            )
-    return len(retry), len(settled)
+            ).rowcount
+        else:
+            done = 0
+    return retried, done
 
 
 def claim_due(
