@@ -52,6 +52,15 @@ def _symbol_table() -> dict[str, str]:
             "label": "",
             "quad": " ",
             "qquad": " ",
+            # Not in pylatexenc's table, and common in abstracts: f\colon X\to Y, \|x\|.
+            "colon": ": ",
+            "|": "‖",
+            "Vert": "‖",
+            "vert": "|",
+            "lVert": "‖",
+            "rVert": "‖",
+            "lvert": "|",
+            "rvert": "|",
         }
     )
     return table

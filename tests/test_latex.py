@@ -35,3 +35,10 @@ def test_fractions_roots_fonts_accents_and_references():
         readable(r"as shown \cite{smith2020} in Sec.~\ref{sec:x}\label{y}") == "as shown […] in Sec.\u00a0[…]"
     )
     assert readable(r"$$E = mc^2$$") == "E = mc²"
+
+
+def test_colon_and_norms_from_real_abstracts():
+    # arXiv 2405.11454's abstract: the colon and the norm bars must survive.
+    assert readable(r"$f\colon\mathbb R^n\to\mathbb R$") == "f: ℝⁿ→ℝ"
+    assert readable(r"$\nabla f(x)/\|\nabla f(x)\|$") == "∇ f(x)/‖∇ f(x)‖"
+    assert readable(r"$\lVert x \rVert_2$ and $\lvert y \rvert$") == "‖ x ‖₂ and | y |"
