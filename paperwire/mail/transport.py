@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import mailbox
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,9 @@ class SmtpTransport(Transport):
                         )
                     smtp.starttls(context=self.tls_context)
                     smtp.ehlo()
+            # The body and the final "." go in two writes (see _transaction); with Nagle's algorithm the
+            # dot would wait for the server's delayed ACK of the body: 40 ms a message on Linux.
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.user:
                 smtp.login(self.user, self.password or "")
         except smtplib.SMTPAuthenticationError as exc:
