@@ -17,6 +17,7 @@ from paperwire.mail import (
     MaildirTransport,
     SmtpTransport,
     compose,
+    compose_bytes,
     deliver_due,
     enqueue,
     normalize_address,
@@ -242,3 +243,46 @@ def test_smtp_url_is_validated():
     t = SmtpTransport("smtps://user:p%40ss@mail.example.org")
     assert (t.port, t.user, t.password) == (465, "user", "p@ss")
     assert "p@ss" not in t.description
+
+
+def test_compose_bytes_makes_the_same_message_fast():
+    import email
+    import email.policy
+
+    text = "Dear reader,\n.\nA line that starts with a dot, ünïcödé, = signs and " + "long " * 60 + "\nend"
+    html = "<p>Ünïcödé &amp; <b>bold</b></p>" + "<td style='x'>" * 200
+    raw = compose_bytes(
+        sender="Pàperwire Digest <digest@paperwire.test>",
+        to="Ada@Example.org",
+        subject="Speculative decoding — 𝒪(n²) + 9 more",
+        text=text,
+        html=html,
+        headers={
+            "List-Unsubscribe": "<https://p.example/unsubscribe?token="
+            + "x" * 90
+            + ">, <mailto:u@p.example>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n")) and b"\n" not in raw.replace(b"\r\n", b"")
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["To"] == "ada@example.org" and msg["Subject"] == "Speculative decoding — 𝒪(n²) + 9 more"
+    assert (
+        msg["From"].addresses[0].display_name == "Pàperwire Digest"
+        and msg["From"].addresses[0].addr_spec == "digest@paperwire.test"
+    )
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["List-Unsubscribe"].startswith("<https://p.example/unsubscribe?token=xxx")
+    assert msg["Message-ID"].endswith("@paperwire.test>") and msg["Date"]
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n") == text
+    assert msg.get_body(("html",)).get_content().replace("\r\n", "\n").rstrip("\n") == html
+    with pytest.raises(ValueError):
+        compose_bytes(
+            sender=SENDER, to="a@example.org", subject="s", text="t", html="h", headers={"X": "a\r\nBcc: b"}
+        )
+    with pytest.raises(ValueError):
+        compose_bytes(
+            sender=SENDER, to="a@example.org", subject="s", text="t", html="h", headers={"X: y": "z"}
+        )
+    with pytest.raises(InvalidAddress):
+        compose_bytes(sender=SENDER, to="a@example.org\r\nBcc: x@y.org", subject="s", text="t", html="h")

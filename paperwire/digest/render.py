@@ -8,7 +8,6 @@ per run and reused; only the reasons, the header and the footer are per subscrib
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ from markupsafe import Markup
 from paperwire.config import Settings
 from paperwire.digest.choose import Digest, Pick
 from paperwire.latex import readable
-from paperwire.mail import compose
+from paperwire.mail import compose_bytes
 from paperwire.store import StoredPaper
 
 HERE = Path(__file__).parent
@@ -160,10 +159,11 @@ class Renderer:
 
     def message(
         self, digest: Digest, *, preferences_url: str, unsubscribe_url: str, headers: dict[str, str]
-    ) -> EmailMessage:
+    ) -> bytes:
+        """The whole message (RFC 5322 bytes, CRLF) for SMTP."""
         rendered = self.render(digest, preferences_url=preferences_url, unsubscribe_url=unsubscribe_url)
         host = self.base.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
-        return compose(
+        return compose_bytes(
             sender=self.settings.mail_from,
             to=digest.subscriber.email,
             subject=rendered.subject,

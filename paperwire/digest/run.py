@@ -84,8 +84,7 @@ class DigestComposer:
 
     def message_bytes(self, digest: Digest) -> bytes:
         prefs, unsub, headers = self.links(digest.subscriber)
-        message = self.renderer.message(digest, preferences_url=prefs, unsubscribe_url=unsub, headers=headers)
-        return bytes(message)
+        return self.renderer.message(digest, preferences_url=prefs, unsubscribe_url=unsub, headers=headers)
 
 
 def compose_due(

@@ -4,7 +4,7 @@ local maildir when no SMTP server is configured), retrying temporary failures wi
     from paperwire.mail import compose, enqueue, deliver_due
 """
 
-from paperwire.mail.message import InvalidAddress, compose, normalize_address
+from paperwire.mail.message import InvalidAddress, compose, compose_bytes, normalize_address
 from paperwire.mail.outbox import DeliveryReport, deliver_due, enqueue
 from paperwire.mail.transport import (
     MaildirTransport,
@@ -24,6 +24,7 @@ __all__ = [
     "TemporaryFailure",
     "Transport",
     "compose",
+    "compose_bytes",
     "deliver_due",
     "enqueue",
     "normalize_address",
