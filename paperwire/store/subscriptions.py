@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paperwire.store import outbox as outbox_rows
 from paperwire.store.schema import digest_papers, digest_sends, outbox, subscriber_topics, subscribers
 from paperwire.store.store import Store, _utc
 
@@ -395,7 +396,7 @@ class DigestBatch:
                         "key": d.key,
                         "kind": "digest",
                         "recipient": d.recipient,
-                        "message": d.message,
+                        "message": outbox_rows.pack(d.message),
                         "status": "pending",
                         "attempts": 0,
                         "next_attempt_at": now,

@@ -161,12 +161,13 @@ def unsubscribe_url(settings: Settings, subscriber: Subscriber, *, base_url: str
 
 
 def unsubscribe_headers(
-    settings: Settings, subscriber: Subscriber, *, base_url: str | None = None
+    settings: Settings, subscriber: Subscriber, *, base_url: str | None = None, url: str | None = None
 ) -> dict[str, str]:
     """``List-Unsubscribe`` and ``List-Unsubscribe-Post`` (RFC 2369, RFC 8058 one-click) for a message to
     ``subscriber``: the https link, and a mailto: when PAPERWIRE_UNSUBSCRIBE_MAILTO is set. ``base_url``
-    defaults to PAPERWIRE_BASE_URL (a job has no request to take it from)."""
-    links = [f"<{unsubscribe_url(settings, subscriber, base_url=base_url)}>"]
+    defaults to PAPERWIRE_BASE_URL (a job has no request to take it from); ``url``: the unsubscribe link
+    already made for the message body (signing it again costs time per digest)."""
+    links = [f"<{url or unsubscribe_url(settings, subscriber, base_url=base_url)}>"]
     if settings.unsubscribe_mailto:
         address = normalize_address(settings.unsubscribe_mailto)
         links.append(f"<mailto:{address}?subject={quote('unsubscribe ' + subscriber.email)}>")
