@@ -823,8 +823,9 @@ def digest_run(now_text: str | None, deliver: bool, quiet: bool) -> None:
 
     Safe to run again at any time, and by several processes at once: each subscriber gets each period's
     digest exactly once. Exits 75 when the mail server is unreachable (the mail waits in the outbox)."""
-    from paperwire.digest.run import base_url, compose_due
-    from paperwire.mail import deliver_due
+    from datetime import UTC, datetime
+
+    from paperwire.digest.run import base_url, compose_due, run_digests
     from paperwire.store import outbox as outbox_store
 
     settings = get_settings()
@@ -838,24 +839,34 @@ def digest_run(now_text: str | None, deliver: bool, quiet: bool) -> None:
     try:
         engine = _digest_engine(store)
         progress = Progress("composing digests", unit="subscribers", enabled=None if not quiet else False)
-        report = compose_due(store, engine, settings, now=now, on_batch=lambda r: progress.update(r.checked))
-        progress.finish()
-        click.echo(f"Checked {report.checked:,} subscribers in {report.seconds:.1f}s: {report}.")
         if transport is None:
+            report = compose_due(
+                store, engine, settings, now=now, on_batch=lambda r: progress.update(r.checked)
+            )
+            progress.finish()
+            click.echo(f"Checked {report.checked:,} subscribers in {report.seconds:.1f}s: {report}.")
             return
-        started = time.monotonic()
         # --now shifts this run's clock: mail queued "at" that time is due on it.
-        from datetime import UTC, datetime
-
         offset = now - datetime.now(UTC)
-        delivery = deliver_due(store, transport, settings.mail_from, clock=lambda: datetime.now(UTC) + offset)
+        report = run_digests(
+            store,
+            engine,
+            settings,
+            transport,
+            now=now,
+            on_batch=lambda r: progress.update(r.checked),
+            clock=lambda: datetime.now(UTC) + offset,
+        )
+        progress.finish()
+        delivery = report.delivery
         waiting = sum(
             n for status, n in outbox_store.counts(store).items() if status in ("pending", "sending")
         )
+        click.echo(f"Checked {report.checked:,} subscribers: {report}.")
         click.echo(
-            f"Delivered through {transport.description} in {time.monotonic() - started:.1f}s: {delivery}"
+            f"Delivered through {transport.description}: {delivery}"
             + (f"; {waiting:,} messages wait in the outbox for a retry" if waiting else "")
-            + "."
+            + f" ({report.seconds:.1f}s in all)."
         )
         if delivery.server_down:
             sys.exit(75)  # EX_TEMPFAIL: cron and systemd see that something needs attention
@@ -907,7 +918,7 @@ def worker(once: bool) -> None:
     """Harvest, index, send digests and retry mail on a schedule, until stopped (SIGTERM/Ctrl-C)."""
     import logging
 
-    from paperwire.digest.run import compose_due
+    from paperwire.digest.run import run_digests
     from paperwire.mail import deliver_due
     from paperwire.worker import Job, Worker
 
@@ -941,8 +952,8 @@ def worker(once: bool) -> None:
     def digests() -> str | None:
         from paperwire.search.service import SearchEngine
 
-        report = compose_due(store, SearchEngine.open(store), settings)
-        return str(report) if report.due else None
+        report = run_digests(store, SearchEngine.open(store), settings, transport)
+        return f"{report}; mail: {report.delivery}" if report.due else None
 
     def mail() -> str | None:
         report = deliver_due(store, transport, settings.mail_from)

@@ -9,6 +9,7 @@ split the subscribers between them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +89,23 @@ class DigestComposer:
         return self.renderer.message(digest, preferences_url=prefs, unsubscribe_url=unsub, headers=headers)
 
 
+def compose_one(
+    composer: DigestComposer, subscriber: Subscriber, period: Period, sent: set[str]
+) -> QueuedDigest:
+    """One subscriber's digest for ``period``, ready to record (no message: nothing new, nothing sent)."""
+    digest = composer.digest(subscriber, period, sent)
+    if digest.empty and not subscriber.empty_note:
+        return QueuedDigest(subscriber.id, period.key, ())
+    return QueuedDigest(
+        subscriber.id,
+        period.key,
+        digest.paper_ids,
+        key=f"digest:{subscriber.id}:{period.key}",
+        recipient=subscriber.email,
+        message=composer.message_bytes(digest),
+    )
+
+
 def compose_due(
     store: Store,
     engine: SearchEngine | None,
@@ -113,25 +131,27 @@ def compose_due(
         report.due += len(due)
         for start in range(0, len(due), BATCH):
             chunk = {s.id: (s, p) for s, p in due[start : start + BATCH]}
-            with subs.digest_batch(store, {sid: p.key for sid, (_, p) in chunk.items()}, now=now) as batch:
-                report.taken += len(chunk) - len(batch.free)
-                for sid in batch.free:
-                    subscriber, period = chunk[sid]
-                    digest = composer.digest(subscriber, period, batch.sent[sid])
-                    if digest.empty and not subscriber.empty_note:
-                        batch.record(QueuedDigest(sid, period.key, ()))
-                        report.empty += 1
-                        continue
-                    batch.record(
-                        QueuedDigest(
-                            sid,
-                            period.key,
-                            digest.paper_ids,
-                            key=f"digest:{sid}:{period.key}",
-                            recipient=subscriber.email,
-                            message=composer.message_bytes(digest),
-                        )
-                    )
+            wanted = {sid: p.key for sid, (_, p) in chunk.items()}
+            if store.dialect == "sqlite":
+                # SQLite's write lock is the whole database (the delivery thread, the web): compose
+                # first, then lock only to check and write. Two senders on SQLite may both compose a
+                # batch; only the first to write sends it.
+                sent = subs.sent_papers(store, list(chunk))
+                composed = {sid: compose_one(composer, *chunk[sid], sent[sid]) for sid in chunk}
+                with subs.digest_batch(store, wanted, now=now, sent=sent) as batch:
+                    for sid in batch.free:
+                        batch.record(composed[sid])
+            else:
+                # PostgreSQL: lock the rows first (SKIP LOCKED), so that concurrent senders split the
+                # subscribers instead of composing the same ones.
+                with subs.digest_batch(store, wanted, now=now) as batch:
+                    for sid in batch.free:
+                        batch.record(compose_one(composer, *chunk[sid], batch.sent[sid]))
+            report.taken += len(chunk) - len(batch.free)
+            for queued in batch.queued:
+                if queued.message is None:
+                    report.empty += 1
+                else:
                     report.queued += 1
             if on_batch is not None:
                 on_batch(report)
@@ -148,12 +168,42 @@ def run_digests(
     now: datetime | None = None,
     base: str | None = None,
     on_batch: Callable[[RunReport], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> RunReport:
-    """Compose what is due, then deliver everything due in the outbox (digests and any other mail)."""
-    report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
+    """Compose what is due and deliver it at the same time: a thread hands queued mail to SMTP while the
+    next batches are composed (it mostly waits for the server, so the two overlap well), and drains the
+    outbox (digests and any other mail) once composing is done. ``clock``: the delivery's time (a run
+    with ``--now`` shifts it)."""
+    clock = clock or (lambda: datetime.now(UTC))
+    composing_done = threading.Event()
+    delivery = DeliveryReport()
+    failure: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            while True:
+                last_round = composing_done.is_set()
+                sweep = deliver_due(store, transport, settings.mail_from, clock=clock)
+                delivery.add(sweep)
+                if sweep.server_down or last_round:
+                    return
+                if not (sweep.sent or sweep.retried or sweep.failed):
+                    composing_done.wait(0.2)
+        except BaseException as exc:  # reported by the caller's thread
+            failure.append(exc)
+
     started = time.perf_counter()
-    report.delivery = deliver_due(store, transport, settings.mail_from)
-    report.seconds += time.perf_counter() - started
+    thread = threading.Thread(target=deliver, name="paperwire-digest-delivery", daemon=True)
+    thread.start()
+    try:
+        report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
+    finally:
+        composing_done.set()
+        thread.join()
+    if failure:
+        raise failure[0]
+    report.delivery = delivery
+    report.seconds = time.perf_counter() - started
     return report
 
 

@@ -33,8 +33,15 @@ class DeliveryReport:
     suppressed: int = 0
     server_down: str | None = None  # why delivery stopped early
 
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.suppressed += other.suppressed
+        self.server_down = other.server_down or self.server_down
+
     def __str__(self) -> str:
-        parts = [f"{self.sent} sent"]
+        parts = [f"{self.sent:,} sent"]
         if self.retried:
             parts.append(f"{self.retried} to retry")
         if self.failed:

@@ -413,15 +413,32 @@ class DigestBatch:
         )
 
 
+def sent_papers(store: Store, subscriber_ids: list[int]) -> dict[int, set[str]]:
+    """Papers each of these subscribers was sent before (one query)."""
+    sent: dict[int, set[str]] = {i: set() for i in subscriber_ids}
+    if subscriber_ids:
+        with store.engine.connect() as conn:
+            for r in conn.execute(
+                select(digest_papers.c.subscriber_id, digest_papers.c.paper_id).where(
+                    digest_papers.c.subscriber_id.in_(subscriber_ids)
+                )
+            ):
+                sent[r.subscriber_id].add(r.paper_id)
+    return sent
+
+
 @contextmanager
-def digest_batch(store: Store, wanted: dict[int, str], *, now: datetime) -> Iterator[DigestBatch]:
+def digest_batch(
+    store: Store, wanted: dict[int, str], *, now: datetime, sent: dict[int, set[str]] | None = None
+) -> Iterator[DigestBatch]:
     """Lock the subscribers in ``wanted`` (id → period due) that are still active and not yet done for
     that period, and hand them out for composing; what is recorded is written atomically at the end.
 
     Exactly once per (subscriber, period), with any number of senders: on PostgreSQL the rows are taken
     ``FOR UPDATE SKIP LOCKED`` (another sender skips them; one that read them before our commit re-reads
     the updated row and sees the period done); on SQLite the transaction holds the write lock. The
-    UNIQUE(subscriber_id, period) of digest_sends backs both up."""
+    UNIQUE(subscriber_id, period) of digest_sends backs both up. ``sent``: papers already sent, read
+    by a caller that composed before locking (SQLite, where the lock is the whole database)."""
     stmt = select(subscribers.c.id, subscribers.c.last_digest_period).where(
         subscribers.c.id.in_(list(wanted)),
         subscribers.c.status == "active",
@@ -432,14 +449,15 @@ def digest_batch(store: Store, wanted: dict[int, str], *, now: datetime) -> Iter
     with store._writer.begin() as conn:
         rows = conn.execute(stmt.order_by(subscribers.c.id)).all()
         free = [r.id for r in rows if r.last_digest_period != wanted[r.id]]
-        sent: dict[int, set[str]] = {i: set() for i in free}
-        if free:
-            for r in conn.execute(
-                select(digest_papers.c.subscriber_id, digest_papers.c.paper_id).where(
-                    digest_papers.c.subscriber_id.in_(free)
-                )
-            ):
-                sent[r.subscriber_id].add(r.paper_id)
+        if sent is None:
+            sent = {i: set() for i in free}
+            if free:
+                for r in conn.execute(
+                    select(digest_papers.c.subscriber_id, digest_papers.c.paper_id).where(
+                        digest_papers.c.subscriber_id.in_(free)
+                    )
+                ):
+                    sent[r.subscriber_id].add(r.paper_id)
         batch = DigestBatch(conn, free, sent)
         yield batch
         batch._write(now)
