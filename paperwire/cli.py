@@ -959,11 +959,20 @@ def worker(once: bool) -> None:
         report = deliver_due(store, transport, settings.mail_from)
         return f"mail: {report}" if (report.sent or report.retried or report.failed) else None
 
+    def prune() -> str | None:
+        from datetime import UTC, datetime, timedelta
+
+        from paperwire.store import outbox as outbox_store
+
+        gone = outbox_store.prune(store, before=datetime.now(UTC) - timedelta(days=30))
+        return f"deleted {gone:,} messages sent over 30 days ago from the outbox" if gone else None
+
     jobs = [
         Job("harvest", settings.harvest_minutes * 60 if settings.harvest_sets else 0, harvest),
         Job("index", max(settings.index_follow_seconds, 5.0), index),
         Job("digests", settings.digest_minutes * 60, digests),
         Job("mail", max(settings.mail_sweep_seconds, 1.0), mail),
+        Job("prune", 86400.0, prune),
     ]
     click.echo(
         "paperwire worker: "

@@ -286,3 +286,17 @@ def test_compose_bytes_makes_the_same_message_fast():
         )
     with pytest.raises(InvalidAddress):
         compose_bytes(sender=SENDER, to="a@example.org\r\nBcc: x@y.org", subject="s", text="t", html="h")
+
+
+def test_old_sent_messages_are_pruned(store):
+    clock = Clock()
+    enqueue(store, message("a@example.org"), key="old", kind="test", now=clock() - timedelta(days=40))
+    enqueue(store, message("b@example.org"), key="new", kind="test", now=clock())
+    enqueue(store, message("c@example.org"), key="waiting", kind="test", now=clock() - timedelta(days=40))
+    for item in box.claim_due(store, now=clock(), limit=10, lease=timedelta(minutes=5)):
+        if item.key != "waiting":
+            box.mark_sent(store, item.id, now=clock())
+        else:
+            box.mark_retry(store, item.id, error="4xx", at=clock())
+    assert box.prune(store, before=clock() - timedelta(days=30)) == 1
+    assert [box.status_of(store, k) for k in ("old", "new", "waiting")] == [None, "sent", "pending"]

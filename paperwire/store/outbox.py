@@ -245,6 +245,18 @@ def counts(store: Store) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
+def prune(store: Store, *, before: datetime) -> int:
+    """Delete messages sent (or given up) before ``before``: their bodies are the bulk of the database,
+    and nothing needs them once they are out (digest_sends keeps each digest's record)."""
+    with store._writer.begin() as conn:
+        return conn.execute(
+            delete(outbox).where(
+                outbox.c.status.in_(("sent", "failed")),
+                outbox.c.created_at < before,
+            )
+        ).rowcount
+
+
 def suppress(store: Store, email: str, *, reason: str, now: datetime) -> None:
     """Never send to ``email`` again (a permanent bounce), and drop what is queued for it."""
     with store._writer.begin() as conn:
