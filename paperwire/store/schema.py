@@ -227,15 +227,10 @@ digest_sends = Table(
     Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("outbox_key", String(200), nullable=True),
+    # The papers it carried, space-separated (no paper goes to the same subscriber twice): one row per
+    # digest rather than one per paper, which was most of a digest's write cost.
+    Column("paper_ids", Text, nullable=True),
     UniqueConstraint("subscriber_id", "period", name="uq_digest_sends_subscriber_period"),
     Index("ix_digest_sends_subscriber", "subscriber_id", "claimed_at"),
 )
 
-# Papers a subscriber was sent: no paper goes to the same subscriber twice.
-digest_papers = Table(
-    "digest_papers",
-    metadata,
-    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
-    Column("paper_id", String(64), ForeignKey("papers.id"), primary_key=True),
-    Column("sent_at", DateTime(timezone=True), nullable=False),
-)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperwire.store import outbox as outbox_rows
-from paperwire.store.schema import digest_papers, digest_sends, outbox, subscriber_topics, subscribers
+from paperwire.store.schema import digest_sends, outbox, subscriber_topics, subscribers
 from paperwire.store.store import Store, _utc
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
@@ -375,18 +375,11 @@ class DigestBatch:
                     "claimed_at": now,
                     "sent_at": now,
                     "outbox_key": d.key,
+                    "paper_ids": " ".join(dict.fromkeys(d.paper_ids)) or None,
                 }
                 for d in self.queued
             ],
         )
-        papers_rows = [
-            {"subscriber_id": d.subscriber_id, "paper_id": p, "sent_at": now}
-            for d in self.queued
-            for p in dict.fromkeys(d.paper_ids)
-            if p not in self.sent.get(d.subscriber_id, ())
-        ]
-        if papers_rows:
-            conn.execute(insert(digest_papers), papers_rows)
         mail = [d for d in self.queued if d.message is not None]
         if mail:
             conn.execute(
@@ -415,15 +408,20 @@ class DigestBatch:
 
 def sent_papers(store: Store, subscriber_ids: list[int]) -> dict[int, set[str]]:
     """Papers each of these subscribers was sent before (one query)."""
+    if not subscriber_ids:
+        return {}
+    with store.engine.connect() as conn:
+        return _sent(conn, subscriber_ids)
+
+
+def _sent(conn, subscriber_ids: list[int]) -> dict[int, set[str]]:  # noqa: ANN001
     sent: dict[int, set[str]] = {i: set() for i in subscriber_ids}
-    if subscriber_ids:
-        with store.engine.connect() as conn:
-            for r in conn.execute(
-                select(digest_papers.c.subscriber_id, digest_papers.c.paper_id).where(
-                    digest_papers.c.subscriber_id.in_(subscriber_ids)
-                )
-            ):
-                sent[r.subscriber_id].add(r.paper_id)
+    for r in conn.execute(
+        select(digest_sends.c.subscriber_id, digest_sends.c.paper_ids).where(
+            digest_sends.c.subscriber_id.in_(subscriber_ids), digest_sends.c.paper_ids.is_not(None)
+        )
+    ):
+        sent[r.subscriber_id].update(r.paper_ids.split())
     return sent
 
 
@@ -450,14 +448,7 @@ def digest_batch(
         rows = conn.execute(stmt.order_by(subscribers.c.id)).all()
         free = [r.id for r in rows if r.last_digest_period != wanted[r.id]]
         if sent is None:
-            sent = {i: set() for i in free}
-            if free:
-                for r in conn.execute(
-                    select(digest_papers.c.subscriber_id, digest_papers.c.paper_id).where(
-                        digest_papers.c.subscriber_id.in_(free)
-                    )
-                ):
-                    sent[r.subscriber_id].add(r.paper_id)
+            sent = _sent(conn, free) if free else {}
         batch = DigestBatch(conn, free, sent)
         yield batch
         batch._write(now)
@@ -477,11 +468,7 @@ def digest_history(store: Store, subscriber_id: int) -> list[tuple[str, str, str
 def sent_paper_ids(store: Store, subscriber_id: int) -> set[str]:
     """Papers this subscriber was already sent (a digest leaves them out)."""
     with store.engine.connect() as conn:
-        return set(
-            conn.execute(
-                select(digest_papers.c.paper_id).where(digest_papers.c.subscriber_id == subscriber_id)
-            ).scalars()
-        )
+        return _sent(conn, [subscriber_id])[subscriber_id]
 
 
 def subscriber_ids_by_email(store: Store, emails: list[str]) -> dict[str, int]:
