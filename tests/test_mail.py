@@ -193,8 +193,8 @@ def test_the_final_dot_goes_only_after_the_handoff_is_committed(store, monkeypat
         states: list[str | None] = []
         real = box.mark_handoff
 
-        def spy(st, message_id, *, owner):  # noqa: ANN001, ANN202
-            done = real(st, message_id, owner=owner)
+        def spy(st, message_id, **kw):  # noqa: ANN001, ANN003, ANN202
+            done = real(st, message_id, **kw)
             states.append(box.status_of(st, "m1"))
             return done
 

@@ -79,6 +79,15 @@ def deliver_due(
     done = 0
     owner = box.process_identity()
     box.recover(store, now=clock())
+    # Messages the server accepted are marked sent in the next handoff's transaction (one commit a
+    # message, not two): a "handoff" row counts as sent if we die first (see store/outbox.py).
+    accepted: list[int] = []
+
+    def handoff(item: box.OutboxMessage) -> bool:
+        ours = box.mark_handoff(store, item.id, owner=owner, settle=accepted, now=clock())
+        accepted.clear()
+        return ours
+
     with transport:
         while limit is None or done < limit:
             claimed = box.claim_due(
@@ -90,9 +99,10 @@ def deliver_due(
             )
             if not claimed:
                 break
+            suppressed = box.suppressed_among(store, {item.recipient for item in claimed})
             for i, item in enumerate(claimed):
                 done += 1
-                if box.is_suppressed(store, item.recipient):
+                if item.recipient in suppressed:
                     box.mark_failed(store, item.id, error="address suppressed")
                     report.failed += 1
                     continue
@@ -101,7 +111,7 @@ def deliver_due(
                         envelope_from,
                         item.recipient,
                         item.message,
-                        on_handoff=lambda item=item: box.mark_handoff(store, item.id, owner=owner),
+                        on_handoff=lambda item=item: handoff(item),
                     )
                 except HandoffRefused:
                     continue  # our lease ran out and another sender has it now
@@ -124,10 +134,14 @@ def deliver_due(
                             )
                             report.retried += 1
                         report.server_down = str(exc)
+                        box.mark_sent_many(store, accepted, now=clock())
+                        accepted.clear()
                         return report
                     continue
-                box.mark_sent(store, item.id, now=clock())
+                accepted.append(item.id)
                 report.sent += 1
+            box.mark_sent_many(store, accepted, now=clock())
+            accepted.clear()
     return report
 
 

@@ -191,10 +191,15 @@ def claim_due(
     ]
 
 
-def mark_handoff(store: Store, message_id: int, *, owner: str) -> bool:
+def mark_handoff(
+    store: Store, message_id: int, *, owner: str, settle: list[int] | None = None, now: datetime | None = None
+) -> bool:
     """Commit, before the final "." goes out, that this message is being handed over. False when the
-    row is no longer ours (our lease ran out and another sender took it): then the "." must not go."""
+    row is no longer ours (our lease ran out and another sender took it): then the "." must not go.
+    ``settle``: messages the server accepted since, marked sent in the same transaction."""
     with store._writer.begin() as conn:
+        if settle:
+            _mark_sent(conn, settle, now)
         return (
             conn.execute(
                 update(outbox)
@@ -203,6 +208,21 @@ def mark_handoff(store: Store, message_id: int, *, owner: str) -> bool:
             ).rowcount
             == 1
         )
+
+
+def _mark_sent(conn, ids: list[int], now: datetime | None) -> None:  # noqa: ANN001
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.status == "handoff")
+        .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
+    )
+
+
+def mark_sent_many(store: Store, ids: list[int], *, now: datetime) -> None:
+    """Messages the server accepted (all were handed over)."""
+    if ids:
+        with store._writer.begin() as conn:
+            _mark_sent(conn, ids, now)
 
 
 def mark_sent(store: Store, message_id: int, *, now: datetime) -> None:
@@ -271,6 +291,17 @@ def suppress(store: Store, email: str, *, reason: str, now: datetime) -> None:
             update(outbox)
             .where(outbox.c.recipient == email, outbox.c.status == "pending")
             .values(status="failed", last_error=f"address suppressed: {reason[:200]}")
+        )
+
+
+def suppressed_among(store: Store, emails: set[str]) -> set[str]:
+    if not emails:
+        return set()
+    with store.engine.connect() as conn:
+        return set(
+            conn.execute(
+                select(suppressed_addresses.c.email).where(suppressed_addresses.c.email.in_(list(emails)))
+            ).scalars()
         )
 
 

@@ -233,4 +233,3 @@ digest_sends = Table(
     UniqueConstraint("subscriber_id", "period", name="uq_digest_sends_subscriber_period"),
     Index("ix_digest_sends_subscriber", "subscriber_id", "claimed_at"),
 )
-
