@@ -98,6 +98,27 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
 
 
+def _html_7bit(html: str) -> bytes:
+    """HTML as 7-bit ASCII (characters beyond ASCII become character references, which every HTML
+    renderer reads), lines kept under SMTP's 998-octet limit by breaking at a space, which HTML treats as
+    any other whitespace. No transfer encoding then: quoted-printable would turn each "=" of the markup
+    into "=3D" and cost most of a digest's encoding time."""
+    data = html.replace("\r\n", "\n").encode("ascii", "xmlcharrefreplace")
+    lines = data.split(b"\n")
+    if any(len(line) > 990 for line in lines):
+        wrapped = []
+        for line in lines:
+            while len(line) > 990:
+                cut = line.rfind(b" ", 0, 990)
+                if cut <= 0:  # no space to break at (never in markup we make): quoted-printable then
+                    return b""
+                wrapped.append(line[:cut])
+                line = line[cut + 1 :]
+            wrapped.append(line)
+        lines = wrapped
+    return b"\r\n".join(lines)
+
+
 def compose_bytes(
     *,
     sender: str,
@@ -138,9 +159,11 @@ def compose_bytes(
         "",
     ]
     head = "\r\n".join(lines).encode("ascii")
+    html_body = _html_7bit(html)
+    encoding = "7bit" if html_body else "quoted-printable"
     html_head = (
         f'\r\n--{boundary}\r\nContent-Type: text/html; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
     ).encode("ascii")
     tail = f"\r\n--{boundary}--\r\n".encode("ascii")
-    return b"".join((head, _qp(text), html_head, _qp(html), tail))
+    return b"".join((head, _qp(text), html_head, html_body or _qp(html), tail))
