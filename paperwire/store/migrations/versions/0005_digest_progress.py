@@ -25,23 +25,9 @@ def upgrade() -> None:
     op.create_index("ix_digest_sends_subscriber", "digest_sends", ["subscriber_id", "claimed_at"])
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("claimed_by", sa.String(200), nullable=True))
-    # The papers a digest carried move onto its digest_sends row (one row per digest, not per paper).
-    with op.batch_alter_table("digest_sends") as batch:
-        batch.add_column(sa.Column("paper_ids", sa.Text, nullable=True))
-    op.drop_table("digest_papers")
 
 
 def downgrade() -> None:
-    op.create_table(
-        "digest_papers",
-        sa.Column(
-            "subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
-        ),
-        sa.Column("paper_id", sa.String(64), sa.ForeignKey("papers.id"), primary_key=True),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    with op.batch_alter_table("digest_sends") as batch:
-        batch.drop_column("paper_ids")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("claimed_by")
     op.drop_index("ix_digest_sends_subscriber", "digest_sends")
