@@ -30,6 +30,7 @@ log = logging.getLogger("paperwire.digest")
 
 PAGE = 1000  # subscribers read per query
 BATCH = 50  # subscribers locked, composed and written per transaction
+CONNECTIONS = 2  # SMTP connections delivering at once during a run
 DEMO_BASE_URL = "http://localhost:8000"
 
 
@@ -169,22 +170,27 @@ def run_digests(
     base: str | None = None,
     on_batch: Callable[[RunReport], None] | None = None,
     clock: Callable[[], datetime] | None = None,
+    connections: int = CONNECTIONS,
 ) -> RunReport:
-    """Compose what is due and deliver it at the same time: a thread hands queued mail to SMTP while the
-    next batches are composed (it mostly waits for the server, so the two overlap well), and drains the
-    outbox (digests and any other mail) once composing is done. ``clock``: the delivery's time (a run
-    with ``--now`` shifts it)."""
+    """Compose what is due and deliver it at the same time: ``connections`` threads, each with its own
+    SMTP connection, hand queued mail to the server while the next batches are composed (they mostly
+    wait for the server's replies, so they overlap well with composing and with each other), and drain
+    the outbox (digests and any other mail) once composing is done. ``clock``: the delivery's time (a
+    run with ``--now`` shifts it)."""
     clock = clock or (lambda: datetime.now(UTC))
     composing_done = threading.Event()
     delivery = DeliveryReport()
     failure: list[BaseException] = []
 
-    def deliver() -> None:
+    lock = threading.Lock()
+
+    def deliver(transport: Transport) -> None:
         try:
             while True:
                 last_round = composing_done.is_set()
                 sweep = deliver_due(store, transport, settings.mail_from, clock=clock)
-                delivery.add(sweep)
+                with lock:
+                    delivery.add(sweep)
                 if sweep.server_down or last_round:
                     return
                 if not (sweep.sent or sweep.retried or sweep.failed):
@@ -193,13 +199,23 @@ def run_digests(
             failure.append(exc)
 
     started = time.perf_counter()
-    thread = threading.Thread(target=deliver, name="paperwire-digest-delivery", daemon=True)
-    thread.start()
+    threads = [
+        threading.Thread(
+            target=deliver,
+            args=(transport if i == 0 else transport.clone(),),
+            name=f"digest-delivery-{i}",
+            daemon=True,
+        )
+        for i in range(max(1, connections))
+    ]
+    for thread in threads:
+        thread.start()
     try:
         report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
     finally:
         composing_done.set()
-        thread.join()
+        for thread in threads:
+            thread.join()
     if failure:
         raise failure[0]
     report.delivery = delivery
