@@ -305,3 +305,13 @@ def test_old_sent_messages_are_pruned(store):
             box.mark_retry(store, item.id, error="4xx", at=clock())
     assert box.prune(store, before=clock() - timedelta(days=30)) == 1
     assert [box.status_of(store, k) for k in ("old", "new", "waiting")] == [None, "sent", "pending"]
+
+
+def test_lines_starting_with_a_dot_arrive_intact():
+    raw = b"From: a@paperwire.test\r\nTo: b@example.org\r\nSubject: dots\r\n\r\n.first\r\nmiddle\r\n..two\r\n.\r\nlast\r\n"
+    with SmtpServer() as smtp, SmtpTransport(smtp.url) as transport:
+        transport.send("a@paperwire.test", "b@example.org", raw)
+        transport.send("a@paperwire.test", "b@example.org", raw.replace(b".", b","))
+    got = [r.raw.replace(b"\r\n", b"\n") for r in smtp.handler.to("b@example.org")]
+    assert got[0].endswith(b"\n\n.first\nmiddle\n..two\n.\nlast\n")
+    assert got[1].endswith(b"\n\n,first\nmiddle\n,,two\n,\nlast\n")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperwire.store.schema import outbox, suppressed_addresses
@@ -191,6 +191,23 @@ def claim_due(
     ]
 
 
+# Built once: these run once per message, and building the statement cost more than running it.
+_HANDOFF = (
+    update(outbox)
+    .where(
+        outbox.c.id == bindparam("message_id"),
+        outbox.c.status == "sending",
+        outbox.c.claimed_by == bindparam("owner"),
+    )
+    .values(status="handoff")
+)
+_SETTLE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)), outbox.c.status == "handoff")
+    .values(status="sent", sent_at=bindparam("sent_now"), claimed_until=None, last_error=None)
+)
+
+
 def mark_handoff(
     store: Store, message_id: int, *, owner: str, settle: list[int] | None = None, now: datetime | None = None
 ) -> bool:
@@ -200,22 +217,11 @@ def mark_handoff(
     with store._writer.begin() as conn:
         if settle:
             _mark_sent(conn, settle, now)
-        return (
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == message_id, outbox.c.status == "sending", outbox.c.claimed_by == owner)
-                .values(status="handoff")
-            ).rowcount
-            == 1
-        )
+        return conn.execute(_HANDOFF, {"message_id": message_id, "owner": owner}).rowcount == 1
 
 
 def _mark_sent(conn, ids: list[int], now: datetime | None) -> None:  # noqa: ANN001
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(ids), outbox.c.status == "handoff")
-        .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
-    )
+    conn.execute(_SETTLE, {"ids": list(ids), "sent_now": now})
 
 
 def mark_sent_many(store: Store, ids: list[int], *, now: datetime) -> None:
