@@ -14,7 +14,6 @@ HNSW (usearch) for comparison when it is installed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import os
@@ -32,6 +31,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.machine import cores_and_memory  # noqa: E402
 from bench.quality import load_judgments, ndcg_at_k  # noqa: E402
 from paperwire.search.embeddings import MODELS, get_embedder, paper_text  # noqa: E402
 from paperwire.search.vectors import VectorIndex  # noqa: E402
@@ -44,18 +44,11 @@ def rss_mb(pid: int | None = None) -> float:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return (
-        f"{cpu}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, GPU: {gpu}; "
+        f"{cores_and_memory()}, GPU: {gpu}; "
         f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}"
     )
 
