@@ -30,7 +30,7 @@ log = logging.getLogger("paperwire.digest")
 
 PAGE = 1000  # subscribers read per query
 BATCH = 50  # subscribers locked, composed and written per transaction
-CONNECTIONS = 2  # SMTP connections delivering at once during a run
+CONNECTIONS = 3  # SMTP connections delivering at once during a run
 DEMO_BASE_URL = "http://localhost:8000"
 
 
