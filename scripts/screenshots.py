@@ -1,6 +1,6 @@
 """Screenshots of the main pages at desktop and phone widths, for docs/screenshots/ (and for looking at).
 
-    python scripts/screenshots.py http://localhost:8000 docs/screenshots
+python scripts/screenshots.py http://localhost:8000 docs/screenshots
 """
 
 from __future__ import annotations
@@ -40,4 +40,7 @@ def main(base: str, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://localhost:8000", Path(sys.argv[2] if len(sys.argv) > 2 else "docs/screenshots"))
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "http://localhost:8000",
+        Path(sys.argv[2] if len(sys.argv) > 2 else "docs/screenshots"),
+    )
