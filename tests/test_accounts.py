@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from paperwire.models import Author, Paper
 from paperwire.store import Store, accounts
+from paperwire.store import outbox as outbox_store
 from paperwire.store.accounts import LinkRejected
 from paperwire.store.schema import login_links, outbox, papers, sessions, users
 from paperwire.web.auth import PURPOSE_LOGIN, BadSignature, safe_next, sign_token, unsign_token
@@ -650,7 +651,7 @@ def test_https_site_secure_cookies_absolute_links_and_a_mail_outage(https_site):
         store.close()
     assert row.kind == "signin" and row.status == "pending" and row.attempts == 1
     assert "cannot reach" in row.last_error
-    msg = email.message_from_bytes(row.message, policy=email.policy.default)
+    msg = email.message_from_bytes(outbox_store.unpack(row.message), policy=email.policy.default)
     assert msg["From"] == "paperwire <paperwire@papers.example.org>"  # default sender from the address
     link = link_in(msg)
     assert link.startswith("https://papers.example.org/signin/confirm?token=")  # PAPERWIRE_BASE_URL
