@@ -22,7 +22,6 @@ from paperwire.digest.schedule import Period, current_period, due_period
 from paperwire.mail import DeliveryReport, Transport, deliver_due
 from paperwire.search.service import SearchEngine
 from paperwire.store import Store
-from paperwire.store import outbox as outbox_store
 from paperwire.store import subscriptions as subs
 from paperwire.store.subscriptions import QueuedDigest, Subscriber
 
@@ -240,7 +239,3 @@ def preview(
     composer = DigestComposer(store, engine, settings, base=base)
     digest = composer.digest(subscriber, period, subs.sent_paper_ids(store, subscriber.id))
     return digest, composer.message_bytes(digest)
-
-
-def pending_mail(store: Store) -> dict[str, int]:
-    return outbox_store.counts(store)
