@@ -9,7 +9,6 @@ split the subscribers between them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ log = logging.getLogger("paperwire.digest")
 
 PAGE = 1000  # subscribers read per query
 BATCH = 50  # subscribers locked, composed and written per transaction
-CONNECTIONS = 3  # SMTP connections delivering at once during a run
 DEMO_BASE_URL = "http://localhost:8000"
 
 
@@ -169,55 +167,19 @@ def run_digests(
     base: str | None = None,
     on_batch: Callable[[RunReport], None] | None = None,
     clock: Callable[[], datetime] | None = None,
-    connections: int = CONNECTIONS,
 ) -> RunReport:
-    """Compose what is due and deliver it at the same time: ``connections`` threads, each with its own
-    SMTP connection, hand queued mail to the server while the next batches are composed (they mostly
-    wait for the server's replies, so they overlap well with composing and with each other), and drain
-    the outbox (digests and any other mail) once composing is done. ``clock``: the delivery's time (a
-    run with ``--now`` shifts it)."""
-    clock = clock or (lambda: datetime.now(UTC))
-    composing_done = threading.Event()
-    delivery = DeliveryReport()
-    failure: list[BaseException] = []
+    """Compose what is due, then deliver everything due in the outbox (digests and any other mail).
 
-    lock = threading.Lock()
-
-    def deliver(transport: Transport) -> None:
-        try:
-            while True:
-                last_round = composing_done.is_set()
-                sweep = deliver_due(store, transport, settings.mail_from, clock=clock)
-                with lock:
-                    delivery.add(sweep)
-                if sweep.server_down or last_round:
-                    return
-                if not (sweep.sent or sweep.retried or sweep.failed):
-                    composing_done.wait(0.2)
-        except BaseException as exc:  # reported by the caller's thread
-            failure.append(exc)
-
+    Delivery runs alone in this process, on purpose: the outbox's one loss window is the gap between
+    committing "handoff" and writing SMTP's final "." (see store/outbox.py), and another Python thread
+    (composing, or a second connection) can hold the GIL across that gap for milliseconds. Delivering
+    while composing was faster, and lost a digest in a kill test. ``clock``: the delivery's time (a run
+    with ``--now`` shifts it)."""
     started = time.perf_counter()
-    threads = [
-        threading.Thread(
-            target=deliver,
-            args=(transport if i == 0 else transport.clone(),),
-            name=f"digest-delivery-{i}",
-            daemon=True,
-        )
-        for i in range(max(1, connections))
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
-    finally:
-        composing_done.set()
-        for thread in threads:
-            thread.join()
-    if failure:
-        raise failure[0]
-    report.delivery = delivery
+    report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
+    report.delivery = deliver_due(
+        store, transport, settings.mail_from, clock=clock or (lambda: datetime.now(UTC))
+    )
     report.seconds = time.perf_counter() - started
     return report
 
