@@ -855,7 +855,8 @@ def digest_run(now_text: str | None, deliver: bool, quiet: bool) -> None:
             transport,
             now=now,
             on_batch=lambda r: progress.update(r.checked),
-            clock=lambda: datetime.now(UTC) + offset,
+            clock_offset=offset,
+            background=True,
         )
         progress.finish()
         delivery = report.delivery
@@ -952,7 +953,7 @@ def worker(once: bool) -> None:
     def digests() -> str | None:
         from paperwire.search.service import SearchEngine
 
-        report = run_digests(store, SearchEngine.open(store), settings, transport)
+        report = run_digests(store, SearchEngine.open(store), settings, transport, background=True)
         return f"{report}; mail: {report.delivery}" if report.due else None
 
     def mail() -> str | None:

@@ -7,7 +7,9 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import trustme
@@ -227,6 +229,26 @@ def test_a_dead_process_rows_are_taken_back_at_once(store):
     assert box.recover(store, now=clock() + timedelta(minutes=6)) == (2, 0)
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_process_that_has_exited_but_was_not_reaped_counts_as_dead():
+    """A killed sender whose parent died first lingers (exiting, or a zombie) until init reaps it: its rows
+    must be taken back all the same (a delivery process outlived by nothing but its corpse)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        start = box._start_time(proc.pid)
+        owner = f"{socket.gethostname()}/{proc.pid}/{start}"
+        assert start is not None and not box._is_dead(owner)  # alive: its rows are its own
+        proc.stdin.close()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)
+        assert box._is_dead(owner)  # a zombie (not reaped yet): dead
+    finally:
+        proc.wait()
+    assert box._is_dead(owner)
+
+
 def test_without_smtp_messages_go_to_a_maildir(store, tmp_path):
     clock = Clock()
     enqueue(store, message("a@example.org"), key="m1", kind="test", now=clock())
@@ -315,3 +337,27 @@ def test_lines_starting_with_a_dot_arrive_intact():
     got = [r.raw.replace(b"\r\n", b"\n") for r in smtp.handler.to("b@example.org")]
     assert got[0].endswith(b"\n\n.first\nmiddle\n..two\n.\nlast\n")
     assert got[1].endswith(b"\n\n,first\nmiddle\n,,two\n,\nlast\n")
+
+
+def test_a_stop_inside_the_handoff_window_waits_for_the_final_dot():
+    """SIGTERM outside the window stops the sender at once; inside it (handoff committed, final "." not yet
+    written) only once the dot is out: a committed "handoff" always has its message at the server."""
+    script = (
+        "import os, signal, sys\n"
+        "from paperwire.mail.stopping import exit_between_messages, handoff_window\n"
+        "exit_between_messages()\n"
+        "with handoff_window():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    print('final dot written', flush=True)\n"
+        "print('never: the stop comes first', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+    )
+    inside = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert inside.returncode == 128 + 15 and inside.stdout == "final dot written\n", inside
+    outside = subprocess.run(
+        [sys.executable, "-c", script.replace("with handoff_window():", "if True:")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert outside.returncode == 128 + 15 and outside.stdout == "", outside

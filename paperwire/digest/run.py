@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from paperwire.config import Settings
 from paperwire.digest.choose import Chooser, Digest
 from paperwire.digest.render import Renderer
 from paperwire.digest.schedule import Period, current_period, due_period
 from paperwire.mail import DeliveryReport, Transport, deliver_due
+from paperwire.mail.background import BackgroundDelivery
 from paperwire.search.service import SearchEngine
 from paperwire.store import Store
 from paperwire.store import subscriptions as subs
@@ -166,20 +167,36 @@ def run_digests(
     now: datetime | None = None,
     base: str | None = None,
     on_batch: Callable[[RunReport], None] | None = None,
-    clock: Callable[[], datetime] | None = None,
+    clock_offset: timedelta = timedelta(0),
+    background: bool = False,
 ) -> RunReport:
-    """Compose what is due, then deliver everything due in the outbox (digests and any other mail).
+    """Compose what is due and deliver everything due in the outbox (digests and any other mail).
 
-    Delivery runs alone in this process, on purpose: the outbox's one loss window is the gap between
-    committing "handoff" and writing SMTP's final "." (see store/outbox.py), and another Python thread
-    (composing, or a second connection) can hold the GIL across that gap for milliseconds. Delivering
-    while composing was faster, and lost a digest in a kill test. ``clock``: the delivery's time (a run
-    with ``--now`` shifts it)."""
+    ``background``: deliver from a second process while composing (``paperwire.mail.background``; it
+    takes its settings from the environment, as the CLI does); otherwise deliver after composing, here.
+    Never from a second thread: the outbox's one loss window is the gap between committing "handoff" and
+    writing SMTP's final "." (see store/outbox.py), and another Python thread can hold the GIL across
+    that gap for milliseconds (delivering from a thread while composing lost a digest in a kill test).
+    ``clock_offset``: added to the delivery's clock (a run with ``--now`` shifts it)."""
     started = time.perf_counter()
-    report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
-    report.delivery = deliver_due(
-        store, transport, settings.mail_from, clock=clock or (lambda: datetime.now(UTC))
-    )
+
+    def deliver_here() -> DeliveryReport:
+        return deliver_due(
+            store, transport, settings.mail_from, clock=lambda: datetime.now(UTC) + clock_offset
+        )
+
+    if not background:
+        report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
+        report.delivery = deliver_here()
+    else:
+        with BackgroundDelivery(clock_offset) as delivery:
+            report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
+            finished = delivery.finish()
+        if finished is None:
+            log.warning("the delivery process failed; delivering from this one")
+            report.delivery = deliver_here()
+        else:
+            report.delivery = finished
     report.seconds = time.perf_counter() - started
     return report
 

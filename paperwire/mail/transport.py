@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from paperwire.config import Settings
+from paperwire.mail.stopping import handoff_window
 
 
 class TemporaryFailure(Exception):
@@ -76,9 +77,10 @@ class MaildirTransport(Transport):
             for sub in ("tmp", "new", "cur"):
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
             self._box = mailbox.Maildir(self.path, create=False)
-        if on_handoff is not None and not on_handoff():
-            raise HandoffRefused("the message is no longer ours to send")
-        self._box.add(message)
+        with handoff_window():
+            if on_handoff is not None and not on_handoff():
+                raise HandoffRefused("the message is no longer ours to send")
+            self._box.add(message)
 
 
 class SmtpTransport(Transport):
@@ -188,15 +190,16 @@ class SmtpTransport(Transport):
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         smtp.send(body)
-        if on_handoff is not None:
-            try:
-                ours = on_handoff()
-            except BaseException:
-                smtp.close()  # mid-DATA: the server throws the message away
-                raise
-            if not ours:
-                raise HandoffRefused("the message is no longer ours to send")
-        smtp.send(b".\r\n")
+        with handoff_window():
+            if on_handoff is not None:
+                try:
+                    ours = on_handoff()
+                except BaseException:
+                    smtp.close()  # mid-DATA: the server throws the message away
+                    raise
+                if not ours:
+                    raise HandoffRefused("the message is no longer ours to send")
+            smtp.send(b".\r\n")
         code, reply = smtp.getreply()
         if code != 250:
             if code == 421:

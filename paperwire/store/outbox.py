@@ -74,13 +74,21 @@ def add(store: Store, *, key: str, kind: str, recipient: str, message: bytes, no
         return False
 
 
+_PF_EXITING = 0x4  # include/linux/sched.h: the process is being torn down
+
+
 def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), which tells a reused pid apart."""
+    """The process's start time in clock ticks since boot (Linux), which tells a reused pid apart; None
+    when it does not run, or is exiting: a killed process can take a while to go (state D while the
+    kernel tears it down), and it will never send another byte."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X", "x") or int(fields[6]) & _PF_EXITING:
+        return None
+    return fields[19]
 
 
 def process_identity() -> str:
