@@ -272,7 +272,13 @@ def test_compose_bytes_makes_the_same_message_fast():
     import email.policy
     import html as html_lib
 
-    text = "Dear reader,\n.\nA line that starts with a dot, ünïcödé, = signs and " + "long " * 60 + "\nend"
+    text = (
+        "Dear reader,\n.\nA line that starts with a dot, ünïcödé, = signs and "
+        + "long " * 60
+        + "\nhttps://arxiv.org/pdf/2405"
+        + "0" * 49
+        + ".11454 (a soft line break lands before the dot)\nend"
+    )
     html = "<p>Ünïcödé &amp; <b>bold</b></p>" + "<td style='x'>" * 200
     raw = compose_bytes(
         sender="Pàperwire Digest <digest@paperwire.test>",
@@ -288,6 +294,7 @@ def test_compose_bytes_makes_the_same_message_fast():
         },
     )
     assert all(len(line) <= 998 for line in raw.split(b"\r\n")) and b"\n" not in raw.replace(b"\r\n", b"")
+    assert b"\n." not in raw  # no line starts with a dot: nothing for SMTP to dot-stuff
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["To"] == "ada@example.org" and msg["Subject"] == "Speculative decoding — 𝒪(n²) + 9 more"
     assert (

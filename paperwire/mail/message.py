@@ -95,7 +95,10 @@ def _sender(sender: str) -> str:
 
 def _qp(text: str) -> bytes:
     # binascii's C encoder: the email package's quoted-printable encoder was most of a digest's cost.
-    return binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    encoded = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
+    # A line (or a soft line break's continuation: "https://arxiv.org/pdf/2405=\n.11454") that starts
+    # with "." would need SMTP's dot-stuffing, a pass over the whole message per send; "=2E" is the same dot.
+    return encoded.replace(b"\n.", b"\n=2E").replace(b"\n", b"\r\n")
 
 
 def _html_7bit(html: str) -> bytes:

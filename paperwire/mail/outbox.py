@@ -79,14 +79,12 @@ def deliver_due(
     done = 0
     owner = box.process_identity()
     box.recover(store, now=clock())
-    # Messages the server accepted are marked sent in the next handoff's transaction (one commit a
-    # message, not two): a "handoff" row counts as sent if we die first (see store/outbox.py).
+    # Messages the server accepted are marked sent once a batch (one commit a message, not two): a
+    # "handoff" row counts as sent if we die first (see store/outbox.py).
     accepted: list[int] = []
 
     def handoff(item: box.OutboxMessage) -> bool:
-        ours = box.mark_handoff(store, item.id, owner=owner, settle=accepted, now=clock())
-        accepted.clear()
-        return ours
+        return box.mark_handoff(store, item.id, owner=owner)
 
     with transport:
         while limit is None or done < limit:

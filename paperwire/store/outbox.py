@@ -205,33 +205,27 @@ def claim_due(
     ]
 
 
-# Built once: these run once per message, and building the statement cost more than running it.
-_HANDOFF = (
-    update(outbox)
-    .where(
-        outbox.c.id == bindparam("message_id"),
-        outbox.c.status == "sending",
-        outbox.c.claimed_by == bindparam("owner"),
-    )
-    .values(status="handoff")
-)
 _SETTLE = (
     update(outbox)
     .where(outbox.c.id.in_(bindparam("ids", expanding=True)), outbox.c.status == "handoff")
     .values(status="sent", sent_at=bindparam("sent_now"), claimed_until=None, last_error=None)
 )
+# Runs once per message: on the driver's own cursor, because SQLAlchemy's execution of even a prebuilt
+# statement cost twice the statement and its commit (0.23 of 0.37 ms on SQLite).
+_HANDOFF = "UPDATE outbox SET status = 'handoff' WHERE id = {0} AND status = 'sending' AND claimed_by = {0}"
 
 
-def mark_handoff(
-    store: Store, message_id: int, *, owner: str, settle: list[int] | None = None, now: datetime | None = None
-) -> bool:
+def mark_handoff(store: Store, message_id: int, *, owner: str) -> bool:
     """Commit, before the final "." goes out, that this message is being handed over. False when the
-    row is no longer ours (our lease ran out and another sender took it): then the "." must not go.
-    ``settle``: messages the server accepted since, marked sent in the same transaction."""
+    row is no longer ours (our lease ran out and another sender took it): then the "." must not go."""
     with store._writer.begin() as conn:
-        if settle:
-            _mark_sent(conn, settle, now)
-        return conn.execute(_HANDOFF, {"message_id": message_id, "owner": owner}).rowcount == 1
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(_HANDOFF.format(marker), (message_id, owner))
+            return cursor.rowcount == 1
+        finally:
+            cursor.close()
 
 
 def _mark_sent(conn, ids: list[int], now: datetime | None) -> None:  # noqa: ANN001
