@@ -16,12 +16,13 @@ before its newest paper, so that topics find matches in the digest window (as on
 instead of nearly only the trending section.
 
 Measured: `paperwire digest run --now ... -q` as its own process, exactly as cron would run it, mailing
-through `PAPERWIRE_SMTP_URL=smtp+insecure://127.0.0.1:PORT` to an aiosmtpd sink in a third process that
-only counts messages, bytes and recipients (so the sink's CPU is not in the measured process; on a
+through `PAPERWIRE_SMTP_URL=smtp+insecure://127.0.0.1:PORT` to an aiosmtpd sink in a process of its own
+that only counts messages, bytes and recipients (so the sink's CPU is not in the measured process; on a
 2-core machine it still takes much of one core). Compose and deliver seconds are the ones the command
-prints, when it times them apart (since it delivers while composing, it does not); total is its wall
-time, start-up included; the sink stamps its first and last message; peak RSS and CPU come from the
-kernel (wait4) for that process alone. The baseline, in the same run: as many
+prints, when it times them apart (since it delivers while composing, from a second process, it does
+not); total is its wall time, start-up included; the sink stamps its first and last message; peak RSS
+and CPU come from the kernel (wait4) for that process and its delivery process (CPU: both together;
+RSS: the larger). The baseline, in the same run: as many
 messages of the same mean size pushed through smtplib to the same sink (no composing, no database), so
 the ratio is paperwire's overhead over the SMTP floor. At the end the sink must have received exactly
 one message per due subscriber.
