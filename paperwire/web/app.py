@@ -25,6 +25,7 @@ from paperwire.search import IndexBusy, QueryError, SearchEngine
 from paperwire.store import Store, open_store
 from paperwire.web.common import ApiError
 from paperwire.web.head import HeadAsGet
+from paperwire.web.logs import redact_access_log
 from paperwire.web.ratelimit import RateLimited
 from paperwire.web.templating import templates
 
@@ -109,6 +110,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def create_app(store: Store | None = None, engine: SearchEngine | None = None) -> FastAPI:
     settings = get_settings()
+    redact_access_log()
     store = store or (engine.store if engine else open_store())
     engine = engine or SearchEngine.open(store)
     follower = IndexFollower(engine, settings.index_follow_seconds)
