@@ -700,6 +700,44 @@ def show(paper_id: str, as_json: bool) -> None:
     click.echo("\n" + paper.abstract)
 
 
+@main.group("trending")
+def trending_group() -> None:
+    """The trending score (votes with time decay)."""
+
+
+@trending_group.command("recompute")
+def trending_recompute() -> None:
+    """Recompute every paper's trending key from its votes, then bring the index up to date.
+
+    Run it after changing PAPERWIRE_TRENDING_HALF_LIFE_HOURS: stored keys depend on the half-life.
+    Safe while the site runs (small transactions) and idempotent (a second run changes nothing)."""
+    from paperwire.search.keyword import IndexBusy, KeywordIndex
+    from paperwire.store.votes import recompute_trending
+    from paperwire.trending import half_life_hours
+
+    store = _store()
+    try:
+        started = time.perf_counter()
+        changed = recompute_trending(store)
+        click.echo(
+            f"Recomputed trending keys with a half-life of {half_life_hours():g} hours: "
+            f"{changed:,} changed in {time.perf_counter() - started:.1f}s."
+        )
+        if not changed:
+            return
+        # Sorting by trending reads the keys from the index.
+        try:
+            done = KeywordIndex(get_settings().index_dir / "keyword").catch_up(store)
+        except IndexBusy:
+            click.echo(
+                "The search index is being written by another process (a server): it catches up itself."
+            )
+            return
+        click.echo(f"Updated the search index: {done:,} changes.")
+    finally:
+        store.close()
+
+
 # -- accounts -------------------------------------------------------------------------------------------
 
 

@@ -455,6 +455,35 @@ def test_import_sample(env, open_store):
     assert store.count() == count
 
 
+def test_trending_recompute_after_a_half_life_change(env, open_store):
+    """Stored trending keys depend on the half-life: the command recomputes them and the index, so that
+    the sort by trending follows the new setting; run again, it changes nothing."""
+    if not paperwire.cli.SAMPLE_PATH.exists():
+        pytest.skip(f"the bundled sample {paperwire.cli.SAMPLE_PATH} has not been built")
+    ok(run_cli(env, "import", "sample", "-q"))
+    store = open_store()
+    voted = [
+        p
+        for p in store.get_many(store.ids_published_since(datetime(1990, 1, 1, tzinfo=UTC))).values()
+        if p.trending_score
+    ]
+    assert voted, "the sample has a daily list with upvotes"
+    before = {p.id: p.trending_score for p in voted}
+    unchanged = ok(run_cli(env, "trending", "recompute"))
+    assert "half-life of 24 hours: 0 changed" in unchanged.stdout, describe(unchanged)
+    slower = {"PAPERWIRE_TRENDING_HALF_LIFE_HOURS": "72"}
+    result = ok(run_cli(env, "trending", "recompute", extra_env=slower))
+    changed = int(result.stdout.split("72 hours: ")[1].split(" changed")[0].replace(",", ""))
+    assert changed == len(before), describe(result)
+    assert "Updated the search index: " in result.stdout, describe(result)
+    after = {pid: store.get(pid).trending_score for pid in before}
+    assert all(after[pid] != before[pid] for pid in before)
+    index_state = ok(run_cli(env, "stats", extra_env=slower)).stdout
+    assert "(up to date)" in index_state, index_state
+    again = ok(run_cli(env, "trending", "recompute", extra_env=slower))
+    assert "72 hours: 0 changed" in again.stdout and "search index" not in again.stdout, describe(again)
+
+
 # -- inspection ------------------------------------------------------------------------------------------
 
 
