@@ -312,7 +312,9 @@ def _hf(site: LiveServer, tmp_path: Path, *args: str) -> subprocess.CompletedPro
     if not hf.exists():
         pytest.skip("this huggingface_hub has no hf CLI")
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("HF_")},
+        # huggingface_hub also reads TRANSFORMERS_OFFLINE as offline mode (set in this process once a
+        # test has loaded the embedding model).
+        **{k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))},
         "HF_ENDPOINT": site.url,
         "HF_HOME": str(tmp_path / "hf-home"),
         "HF_HUB_DISABLE_UPDATE_CHECK": "1",

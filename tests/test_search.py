@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from dataclasses import replace
@@ -360,3 +361,30 @@ def test_hits_without_highlights_for_clients_that_show_none(tmp_path, sqlite_sto
     assert "<mark>" not in str(plain.abstract_html) and plain.matched == []
     marked = engine.search("attention", mode="keyword").hits[0]  # not served from the other's cache entry
     assert "<mark>attention</mark>" in str(marked.title_html)
+
+
+def test_paging_past_the_two_phase_candidates_neither_repeats_nor_skips(tmp_path, sqlite_store, monkeypatch):
+    """Pages within the first CANDIDATES results come from the two-phase ranking, later ones from the full
+    ranking; walking every page must show each matching paper exactly once."""
+    from paperwire.search import service
+
+    rng = random.Random(5)
+    papers = []
+    for i in range(1, 31):
+        title = (
+            "Decoding " + rng.choice(["speech", "video", "codes", "proteins"]) if i % 4 == 0 else f"Study {i}"
+        )
+        abstract = " ".join(["decoding"] * rng.randint(1, 12) + ["filler words here"] * rng.randint(1, 20))
+        papers.append(p(f"2402.{i:05d}", title, abstract, day=1 + i % 28))
+    sqlite_store.apply(papers)
+    index = KeywordIndex(tmp_path / "ix")
+    index.catch_up(sqlite_store)
+    engine = SearchEngine(sqlite_store, index)
+    monkeypatch.setattr(service, "CANDIDATES", 7)
+    seen = []
+    for page in range(1, 12):
+        r = engine.search("decoding", page=page, per_page=3, mode="keyword")
+        assert r.total == 30
+        seen += ids(r)
+    assert len(seen) == len(set(seen)) == 30, seen
+    assert sorted(seen) == sorted(paper.id for paper in papers)

@@ -107,3 +107,35 @@ def test_papers_without_vectors_are_still_found_by_keywords(tmp_path, sqlite_sto
     engine = SearchEngine(sqlite_store, keyword, vectors, lambda: embedder)
     assert ids(engine.search("flaky tests", mode="hybrid"))[0] == "2401.10004"
     assert engine.similar("2401.10004")  # falls back to its title's words
+
+
+def test_hybrid_pages_never_repeat_a_paper(tmp_path, sqlite_store, embedder, monkeypatch):
+    """A deeper page fuses a wider window, which reorders the top: later pages must still not show a
+    paper an earlier page showed."""
+    from paperwire.search import service
+
+    topics = ["unit tests", "flaky tests", "mutation analysis", "fuzzing", "neutrino physics", "robot arms"]
+    extra = [
+        Paper(
+            id=f"2402.{i:05d}",
+            title=f"{topics[i % len(topics)].capitalize()} study {i}",
+            abstract=f"We examine {topics[i % len(topics)]} and {topics[(i * 7) % len(topics)]} in software "
+            f"and hardware systems, case {i}.",
+            categories=["cs.SE"],
+            published=datetime(2024, 1, 1 + i % 28, tzinfo=UTC),
+        )
+        for i in range(1, 41)
+    ]
+    sqlite_store.apply([*PAPERS, *extra])
+    keyword = KeywordIndex(tmp_path / "keyword")
+    keyword.catch_up(sqlite_store)
+    vectors = VectorIndex(tmp_path / "vectors", embedder.dim)
+    embed_backlog(sqlite_store, vectors, embedder)
+    engine = SearchEngine(sqlite_store, keyword, vectors, lambda: embedder)
+    monkeypatch.setattr(service, "POOL", 4)
+    monkeypatch.setattr(service, "MAX_POOL", 40)
+    seen = []
+    for page in range(1, 15):
+        seen += ids(engine.search("testing software", page=page, per_page=3, mode="hybrid"))
+    assert len(seen) == len(set(seen)), seen
+    assert len(seen) >= 30  # the pages went on past the first windows

@@ -240,7 +240,9 @@ class SearchEngine:
                     searcher, " ".join(parsed.words) or query, filter_queries, window
                 )
             else:
-                ranked, total, relaxed = self._hybrid(searcher, parsed.root, query, filter_queries, window)
+                ranked, total, relaxed = self._hybrid_pages(
+                    searcher, parsed.root, query, filter_queries, offset + per_page
+                )
             marked = parsed.words if highlight else []
             hits = self._hydrate_ranked(ranked[offset : offset + per_page], marked, parsed.plain)
             return SearchResult(
@@ -300,6 +302,24 @@ class SearchEngine:
         pairs = self._nearest(searcher, self._query_vector(text), filter_queries, window)
         ranked = [Ranked(i, s, cosine=s) for i, s in pairs]
         return ranked, len(ranked)
+
+    def _hybrid_pages(
+        self, searcher, root, text: str, filter_queries, wanted: int
+    ) -> tuple[list[Ranked], int, bool]:
+        """The first ``wanted`` fused results, stable across pages: block b (POOL results) is the ranking
+        of a window of b * POOL less what blocks 1..b-1 showed, so that a wider window (a deeper page),
+        which reorders the top, never repeats a paper on a later page or skips one."""
+        ranked, total, relaxed = self._hybrid(searcher, root, text, filter_queries, POOL)
+        # A window that came back full may have more behind it.
+        shown, more, window = ranked[:POOL], len(ranked) >= POOL, POOL
+        while len(shown) < wanted and more and window < MAX_POOL:
+            window = min(MAX_POOL, window + POOL)
+            seen = {r.id for r in shown}
+            ranked, total, relaxed = self._hybrid(searcher, root, text, filter_queries, window)
+            rest = [r for r in ranked if r.id not in seen]
+            shown.extend(rest[:POOL])
+            more = len(rest) > POOL or len(ranked) >= window
+        return shown, total, relaxed
 
     def _hybrid(
         self, searcher, root, text: str, filter_queries, window: int
@@ -457,10 +477,15 @@ class SearchEngine:
         on (papers matching more words still rank first: each word adds to the score)."""
         words, phrases = self._plain_parts(root)
         need = max(1, len(words))
-        if sort == "relevance" and words and offset + per_page <= CANDIDATES:
-            found = self._two_phase(searcher, words, phrases, filter_queries, offset, per_page)
-            if found is not None:
-                return found, False
+        if sort == "relevance" and words:
+            if offset + per_page <= CANDIDATES:
+                found = self._two_phase(searcher, words, phrases, filter_queries, offset, per_page)
+                if found is not None:
+                    return found, False
+            else:
+                found = self._past_two_phase(searcher, words, phrases, filter_queries, offset, per_page)
+                if found is not None:
+                    return found, False
         result = None
         for at_least in range(need, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
@@ -508,6 +533,26 @@ class SearchEngine:
         )
         page = [hit for hit, _ in order[offset : offset + per_page]]
         return Found(page, total)
+
+    def _past_two_phase(
+        self, searcher, words, phrases, filter_queries, offset: int, per_page: int
+    ) -> Found | None:
+        """A page past the first CANDIDATES results: the full ranking of every match, less the papers
+        the two-phase ranking already showed on the first pages. Without this, the two orders disagree
+        at the boundary and deep pages repeat papers (and skip others)."""
+        served = CANDIDATES // per_page * per_page  # what the two-phase pages showed
+        first = self._two_phase(searcher, words, phrases, filter_queries, 0, served) if served else None
+        if first is None:
+            return None
+        shown = set(self.keyword.ids(searcher, first.hits))
+        q = with_filters(self.builder.plain(words, phrases, len(words)), filter_queries)
+        # At most len(shown) of the first offset + per_page are left out.
+        full = searcher.search(q, limit=offset + per_page, count=False).hits
+        rest = [
+            hit for hit, pid in zip(full, self.keyword.ids(searcher, full), strict=True) if pid not in shown
+        ]
+        start = offset - served
+        return Found(rest[start : start + per_page], first.count)
 
     @staticmethod
     def _run(
