@@ -388,3 +388,12 @@ def test_paging_past_the_two_phase_candidates_neither_repeats_nor_skips(tmp_path
         seen += ids(r)
     assert len(seen) == len(set(seen)) == 30, seen
     assert sorted(seen) == sorted(paper.id for paper in papers)
+
+
+def test_whole_word_queries_do_not_complete_the_last_word(engine):
+    """APIs and saved searches send finished queries: the last word is matched as typed (and stemmed),
+    not as the start of a longer word."""
+    assert ids(engine.search("spanish troc", mode="keyword", as_you_type=False, relax=False)) == []
+    assert ids(engine.search("spanish troc", mode="keyword", relax=False))[0] == "2401.00004"
+    whole = engine.search("spanish trochaic", mode="keyword", as_you_type=False)
+    assert ids(whole)[0] == "2401.00004" and "<mark>trochaic</mark>" in str(whole.hits[0].title_html).lower()

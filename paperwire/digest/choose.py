@@ -94,9 +94,17 @@ class Chooser:
         if self.engine is None:
             return []
         try:
-            # Keyword mode, every word required: "matches your search" must be true of each paper.
+            # Keyword mode, every word required and taken whole (a saved search is finished, not typed):
+            # "matches your search" must be true of each paper.
             result = self.engine.search(
-                query, filters, sort=sort, per_page=PER_TOPIC, mode="keyword", highlight=False, relax=relax
+                query,
+                filters,
+                sort=sort,
+                per_page=PER_TOPIC,
+                mode="keyword",
+                highlight=False,
+                relax=relax,
+                as_you_type=False,
             )
         except QueryError as exc:
             log.info("digest topic %r skipped: %s", query, exc)

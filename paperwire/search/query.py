@@ -284,3 +284,14 @@ def _mark_last_word_prefix(root: Node) -> Node:
         last = root.parts[-1]
         return And((*root.parts[:-1], Word(last.text, last.field, prefix=True)))
     return root
+
+
+def without_prefix(root: Node | None) -> Node | None:
+    """``root`` with its last word matched as typed, not as a prefix: for callers that send whole queries
+    (APIs, saved searches), where completing the last word only adds noise and cost."""
+    if isinstance(root, Word) and root.prefix:
+        return Word(root.text, root.field)
+    if isinstance(root, And) and isinstance(root.parts[-1], Word) and root.parts[-1].prefix:
+        last = root.parts[-1]
+        return And((*root.parts[:-1], Word(last.text, last.field)))
+    return root

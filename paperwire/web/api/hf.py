@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
@@ -23,6 +24,13 @@ from paperwire.web.ratelimit import limit_search
 
 router = APIRouter(tags=["Hugging Face-compatible"])
 
+
+def _json(items: list[dict]) -> Response:
+    """The list as JSON, serialised by orjson: FastAPI's validation and encoding of a ``list[dict]``
+    response cost more than a search's fetching and building of the items (1.4 ms for 10 papers)."""
+    return Response(orjson.dumps(items), media_type="application/json")
+
+
 # The Hub's own defaults: 50 papers per page of a daily list, pages counted from 0.
 DAILY_LIMIT = 50
 SEARCH_LIMIT = 50
@@ -33,24 +41,28 @@ _SORTS = {None: "upvotes", "publishedAt": "date", "trending": "trending"}
     "/api/papers/search",
     summary="Search papers (Hugging Face-compatible)",
     dependencies=[Depends(limit_search)],
+    response_model=list[dict],
 )
 def search_papers(
     request: Request,
     q: str = Query("", description="Search query (empty: the newest papers)"),
     limit: int = Query(SEARCH_LIMIT, ge=1, le=MAX_PER_PAGE, description="Papers to return"),
-) -> list[dict]:
+) -> Response:
     """What ``HfApi.list_papers(query=..., limit=...)`` and ``hf papers search`` call: the best matches
     (hybrid keyword and meaning ranking), as the Hub's list items."""
     # The Hub's list items carry no highlights: skip marking the text.
-    result = get_engine(request).search(q, page=1, per_page=limit, mode="hybrid", highlight=False)
+    result = get_engine(request).search(
+        q, page=1, per_page=limit, mode="hybrid", highlight=False, as_you_type=False
+    )
     entries = daily_entries(get_engine(request).store, [hit.id for hit in result.hits])
-    return [hf_item(hit.paper, entries.get(hit.id)) for hit in result.hits]
+    return _json([hf_item(hit.paper, entries.get(hit.id)) for hit in result.hits])
 
 
 @router.get(
     "/api/daily_papers",
     summary="A day's, week's or month's papers (Hugging Face-compatible)",
     dependencies=[Depends(limit_search)],
+    response_model=list[dict],
 )
 def daily_papers(
     request: Request,
@@ -63,7 +75,7 @@ def daily_papers(
     p: int = Query(0, ge=0, description="Page, counted from 0"),
     limit: int = Query(DAILY_LIMIT, ge=1, le=MAX_PER_PAGE),
     submitter: str | None = Query(None, description="Hub username of the submitter"),
-) -> list[dict]:
+) -> Response:
     """What ``HfApi.list_daily_papers`` and ``hf papers ls`` call. One of date, week or month picks the
     period; none picks the latest day with papers."""
     given = {k: v for k, v in (("date", date), ("week", week), ("month", month)) if v is not None}
@@ -76,7 +88,7 @@ def daily_papers(
     else:
         period = latest_period(engine, "date")
     result = period_papers(engine, period, sort=_SORTS[sort], page=p + 1, per_page=limit, submitter=submitter)
-    return [hf_item(hit.paper, getattr(hit, "entry", None)) for hit in result.hits]
+    return _json([hf_item(hit.paper, getattr(hit, "entry", None)) for hit in result.hits])
 
 
 @router.get(
