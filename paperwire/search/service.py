@@ -541,8 +541,9 @@ class SearchEngine:
         if total < min(per_page, 10):
             return None
         ids = self.keyword.ids(searcher, first.hits)
-        # BM25 from the candidate query breaks ties between papers the ranking scores alike.
-        bm25 = {pid: float(score) for (score, _), pid in zip(first.hits, ids, strict=True)}
+        # BM25 from the candidate query breaks ties between papers the ranking scores alike. Keyed by
+        # document address (same searcher), so the ranked hits need no id lookups.
+        bm25 = {(a.segment_ord, a.doc): float(score) for score, a in first.hits}
         if total > CANDIDATES:
             title_only = self.builder.candidates(words, phrases, in_title=True)
             if title_only is not None:
@@ -558,14 +559,12 @@ class SearchEngine:
             ]
         )
         scored = searcher.search(q, limit=len(ids), count=False).hits
-        ranked_ids = self.keyword.ids(searcher, scored)
         order = sorted(
-            zip(scored, ranked_ids, strict=True),
-            key=lambda pair: float(pair[0][0]) + TIE_BREAK * bm25.get(pair[1], 0.0),
+            scored,
+            key=lambda hit: float(hit[0]) + TIE_BREAK * bm25.get((hit[1].segment_ord, hit[1].doc), 0.0),
             reverse=True,
         )
-        page = [hit for hit, _ in order[offset : offset + per_page]]
-        return Found(page, total)
+        return Found(order[offset : offset + per_page], total)
 
     def _past_two_phase(
         self, searcher, words, phrases, filter_queries, offset: int, per_page: int

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import orjson
-from sqlalchemy import Engine, Row, func, select, update
+from sqlalchemy import Engine, Row, bindparam, func, select, update
 
 from paperwire.models import Author, Paper, Tombstone
 from paperwire.store.engine import create_store_engine, migrate, write_engine
@@ -243,14 +243,12 @@ class Store:
     def get_many(self, ids: Iterable[str], *, include_hidden: bool = False) -> dict[str, StoredPaper]:
         ids = list(ids)
         found: dict[str, StoredPaper] = {}
+        # Hidden papers are left out: everything that lists papers (search hits, nearest neighbours,
+        # batch lookups) goes through here. get() still returns them.
+        stmt = _GET_MANY_WITH_HIDDEN if include_hidden else _GET_MANY
         with self.engine.connect() as conn:
             for chunk in _chunks(ids):
-                # Hidden papers are left out: everything that lists papers (search hits, nearest
-                # neighbours, batch lookups) goes through here. get() still returns them.
-                stmt = select(papers).where(papers.c.id.in_(chunk), papers.c.deleted.is_(False))
-                if not include_hidden:
-                    stmt = stmt.where(papers.c.hidden.is_(False))
-                for row in conn.execute(stmt):
+                for row in conn.execute(stmt, {"ids": chunk}):
                     found[row.id] = _row_to_paper(row)
         return found
 
@@ -344,6 +342,14 @@ class Store:
             by_category=[(c or "(none)", k) for c, k in by_cat],
             states=states,
         )
+
+
+# Built once: every search page fetches its hits through these, and building the statement each time
+# cost more than running it (0.95 → 0.37 ms for 10 papers at a million).
+_GET_MANY_WITH_HIDDEN = select(papers).where(
+    papers.c.id.in_(bindparam("ids", expanding=True)), papers.c.deleted.is_(False)
+)
+_GET_MANY = _GET_MANY_WITH_HIDDEN.where(papers.c.hidden.is_(False))
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:
