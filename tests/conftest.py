@@ -115,3 +115,26 @@ def sample_site(tmp_path_factory) -> Iterator[LiveServer]:
     server = start_server(env)
     yield server
     server.stop()
+
+
+# -- a real browser (tests/browser.py) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Debian's Chromium, headless, one per test module."""
+    from tests.browser import ARGS, CHROMIUM
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    """A desktop-sized page in a context of its own (no cookies from another test)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()

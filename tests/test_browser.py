@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 
 import pytest
 
-playwright = pytest.importorskip("playwright.sync_api")
+from tests.browser import needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+pytest.importorskip("playwright.sync_api")
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with playwright.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator:
-    p = browser.new_page(viewport={"width": 1280, "height": 900})
-    yield p
-    p.close()
+pytestmark = needs_chromium
 
 
 def test_search_from_the_header_then_open_a_paper(page, sample_site):

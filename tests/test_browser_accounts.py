@@ -4,21 +4,18 @@ read from a real SMTP server, opened, confirmed with the button; then the accoun
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import needs_chromium
 from tests.live_server import LiveServer, start_server
 from tests.smtp_server import SmtpServer
 
-playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -43,22 +40,6 @@ def site(tmp_path_factory, smtp) -> Iterator[LiveServer]:
     server = start_server(env)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with playwright.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    p = context.new_page()
-    yield p
-    context.close()
 
 
 def emailed_link(smtp: SmtpServer, address: str, timeout: float = 15) -> str:

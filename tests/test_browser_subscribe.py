@@ -5,7 +5,6 @@ button, the preferences page, and the unsubscribe link a digest carries."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -17,14 +16,14 @@ from paperwire.store import Store
 from paperwire.store import subscriptions as subs
 from paperwire.store.subscriptions import Preferences, Topic
 from paperwire.web.subscribe import unsubscribe_url
+from tests.browser import needs_chromium
 from tests.live_server import LiveServer
 from tests.smtp_server import SmtpServer
-from tests.test_browser_accounts import ARGS, CHROMIUM
 from tests.test_subscriptions import _start, get_settings_for, links_in, wait_for_mail
 
-playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+pytestmark = needs_chromium
 
 ADDRESS = "lovelace@example.org"
 
@@ -47,22 +46,6 @@ def db(site) -> Iterator[Store]:
     s = Store.open(site.env["PAPERWIRE_DATABASE_URL"], run_migrations=False)
     yield s
     s.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with playwright.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    p = context.new_page()
-    yield p
-    context.close()
 
 
 class _Hrefs(HTMLParser):
