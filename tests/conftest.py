@@ -15,6 +15,7 @@ from paperwire.config import normalize_database_url
 from paperwire.store import Store
 from tests.live_server import LiveServer, paperwire, start_server
 from tests.recorded_server import RecordedServer
+from tests.smtp_server import SmtpServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -138,3 +139,22 @@ def page(browser) -> Iterator:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     yield context.new_page()
     context.close()
+
+
+# -- mail and a live site ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on loopback, one per test module; it keeps what it receives."""
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def db(site) -> Iterator[Store]:
+    """The store of the module's live ``site``, opened beside it (SQLite in WAL mode: reads do not block
+    the server)."""
+    s = Store.open(site.env["PAPERWIRE_DATABASE_URL"], run_migrations=False)
+    yield s
+    s.close()

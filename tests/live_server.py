@@ -38,6 +38,21 @@ def paperwire(env: dict[str, str], *args: str, timeout: float = 300) -> subproce
     return proc
 
 
+def site_env(data: Path, **extra: str) -> dict[str, str]:
+    """Settings for a test site in ``data``: SQLite, no embedding on import, the index followed at once,
+    relative links, mail swept twice a second; ``extra`` adds or overrides (PAPERWIRE_SMTP_URL, limits)."""
+    return {
+        "PAPERWIRE_DATA_DIR": str(data),
+        "PAPERWIRE_DATABASE_URL": f"sqlite:///{data / 'paperwire.db'}",
+        "PAPERWIRE_IMPORT_EMBED_LIMIT": "0",
+        "PAPERWIRE_INDEX_FOLLOW_SECONDS": "0",
+        "PAPERWIRE_BASE_URL": "",
+        "PAPERWIRE_MAIL_FROM": "paperwire <signin@paperwire.test>",
+        "PAPERWIRE_MAIL_SWEEP_SECONDS": "0.5",
+        **extra,
+    }
+
+
 @dataclass
 class LiveServer:
     url: str

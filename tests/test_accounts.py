@@ -30,7 +30,7 @@ from paperwire.store import outbox as outbox_store
 from paperwire.store.accounts import LinkRejected
 from paperwire.store.schema import login_links, outbox, papers, sessions, users
 from paperwire.web.auth import PURPOSE_LOGIN, BadSignature, safe_next, sign_token, unsign_token
-from tests.live_server import ROOT, LiveServer, paperwire, start_server
+from tests.live_server import ROOT, LiveServer, paperwire, site_env, start_server
 from tests.smtp_server import SmtpServer, free_port
 
 SECRET = "test-secret-key-for-accounts"
@@ -179,24 +179,8 @@ def test_only_local_paths_are_followed_after_sign_in():
 # -- the web: a real server, a real SMTP server ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
-
-
 def _env(data: Path, **extra: str) -> dict[str, str]:
-    return {
-        "PAPERWIRE_DATA_DIR": str(data),
-        "PAPERWIRE_DATABASE_URL": f"sqlite:///{data / 'paperwire.db'}",
-        "PAPERWIRE_IMPORT_EMBED_LIMIT": "0",
-        "PAPERWIRE_INDEX_FOLLOW_SECONDS": "0",
-        "PAPERWIRE_BASE_URL": "",
-        "PAPERWIRE_SECRET_KEY": SECRET,
-        "PAPERWIRE_MAIL_FROM": "paperwire <signin@paperwire.test>",
-        "PAPERWIRE_MAIL_SWEEP_SECONDS": "0.5",
-        **extra,
-    }
+    return site_env(data, PAPERWIRE_SECRET_KEY=SECRET, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -211,14 +195,6 @@ def site(tmp_path_factory, smtp) -> Iterator[LiveServer]:
     server = start_server(env)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def db(site) -> Iterator[Store]:
-    """The live server's store, opened beside it (SQLite in WAL mode: reads do not block the server)."""
-    s = Store.open(site.env["PAPERWIRE_DATABASE_URL"], run_migrations=False)
-    yield s
-    s.close()
 
 
 def client(site: LiveServer) -> httpx.Client:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.browser import needs_chromium
-from tests.live_server import LiveServer, start_server
+from tests.live_server import LiveServer, site_env, start_server
 from tests.smtp_server import SmtpServer
 
 pytest.importorskip("playwright.sync_api")
@@ -19,25 +19,9 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def site(tmp_path_factory, smtp) -> Iterator[LiveServer]:
     data = tmp_path_factory.mktemp("browser-accounts")
-    env = {
-        "PAPERWIRE_DATA_DIR": str(data),
-        "PAPERWIRE_DATABASE_URL": f"sqlite:///{data / 'paperwire.db'}",
-        "PAPERWIRE_IMPORT_EMBED_LIMIT": "0",
-        "PAPERWIRE_INDEX_FOLLOW_SECONDS": "0",
-        "PAPERWIRE_BASE_URL": "",
-        "PAPERWIRE_SMTP_URL": smtp.url,
-        "PAPERWIRE_MAIL_FROM": "paperwire <signin@paperwire.test>",
-        "PAPERWIRE_MAIL_SWEEP_SECONDS": "0.5",
-    }
-    server = start_server(env)
+    server = start_server(site_env(data, PAPERWIRE_SMTP_URL=smtp.url))
     yield server
     server.stop()
 

@@ -18,7 +18,6 @@ from paperwire.store.subscriptions import Preferences, Topic
 from paperwire.web.subscribe import unsubscribe_url
 from tests.browser import needs_chromium
 from tests.live_server import LiveServer
-from tests.smtp_server import SmtpServer
 from tests.test_subscriptions import _start, get_settings_for, links_in, wait_for_mail
 
 pytest.importorskip("playwright.sync_api")
@@ -29,23 +28,10 @@ ADDRESS = "lovelace@example.org"
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def site(tmp_path_factory, smtp) -> Iterator[LiveServer]:
     server = _start(tmp_path_factory.mktemp("browser-subscribe"), smtp, PAPERWIRE_SUBSCRIBE_IP_LIMIT="1000")
     yield server
     server.stop()
-
-
-@pytest.fixture
-def db(site) -> Iterator[Store]:
-    s = Store.open(site.env["PAPERWIRE_DATABASE_URL"], run_migrations=False)
-    yield s
-    s.close()
 
 
 class _Hrefs(HTMLParser):

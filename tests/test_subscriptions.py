@@ -36,7 +36,7 @@ from paperwire.web.subscribe import (
     subscriber_from_token,
     unsubscribe_headers,
 )
-from tests.live_server import LiveServer, start_server
+from tests.live_server import LiveServer, site_env, start_server
 from tests.smtp_server import SmtpServer
 
 SECRET = "test-secret-key-for-subscriptions"
@@ -285,25 +285,14 @@ def test_preferences_are_validated(sqlite_store):
 # -- the web: a real server, a real SMTP server ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
-
-
 def _env(data: Path, smtp: SmtpServer, **extra: str) -> dict[str, str]:
-    return {
-        "PAPERWIRE_DATA_DIR": str(data),
-        "PAPERWIRE_DATABASE_URL": f"sqlite:///{data / 'paperwire.db'}",
-        "PAPERWIRE_IMPORT_EMBED_LIMIT": "0",
-        "PAPERWIRE_INDEX_FOLLOW_SECONDS": "0",
-        "PAPERWIRE_BASE_URL": "",
-        "PAPERWIRE_SECRET_KEY": SECRET,
-        "PAPERWIRE_MAIL_FROM": "paperwire <digest@paperwire.test>",
-        "PAPERWIRE_MAIL_SWEEP_SECONDS": "0.5",
-        "PAPERWIRE_SMTP_URL": smtp.url,
+    return site_env(
+        data,
+        PAPERWIRE_SECRET_KEY=SECRET,
+        PAPERWIRE_MAIL_FROM="paperwire <digest@paperwire.test>",
+        PAPERWIRE_SMTP_URL=smtp.url,
         **extra,
-    }
+    )
 
 
 def _start(data: Path, smtp: SmtpServer, **extra: str) -> LiveServer:
@@ -319,13 +308,6 @@ def site(tmp_path_factory, smtp) -> Iterator[LiveServer]:
     server = _start(tmp_path_factory.mktemp("subscriptions-site"), smtp, PAPERWIRE_SUBSCRIBE_IP_LIMIT="1000")
     yield server
     server.stop()
-
-
-@pytest.fixture
-def db(site) -> Iterator[Store]:
-    s = Store.open(site.env["PAPERWIRE_DATABASE_URL"], run_migrations=False)
-    yield s
-    s.close()
 
 
 def client(site: LiveServer) -> httpx.Client:

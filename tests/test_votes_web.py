@@ -18,7 +18,6 @@ from paperwire.store.schema import votes as votes_table
 from paperwire.web.auth import new_api_token
 from tests.live_server import LiveServer, start_server
 from tests.recorded_server import RecordedServer, Reply
-from tests.smtp_server import SmtpServer
 from tests.test_accounts import client, form_token, sign_in
 from tests.test_arxiv_api import body
 
@@ -34,12 +33,6 @@ PAPERS = [
     for i in range(1, 6)
 ]
 USERS = 24
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
