@@ -464,15 +464,20 @@ def fetch_arxiv(
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(as_json: bool) -> None:
-    """Counts: papers, by category, newest date, change sequence, harvest and index state."""
+    """Counts: papers, by category, newest date, change sequence, harvest and index state, digest
+    subscribers and the mail outbox."""
     from sqlalchemy.engine import make_url
 
+    from paperwire.store import outbox as outbox_store
     from paperwire.store.engine import current_revision
+    from paperwire.store.subscriptions import count_by_status
 
     store = _store()
     try:
         s = store.stats()
         revision = current_revision(store.engine)
+        subscribers = count_by_status(store)
+        mail = outbox_store.counts(store)
     finally:
         store.close()
     url = make_url(get_settings().database_url).render_as_string(hide_password=True)
@@ -487,6 +492,8 @@ def stats(as_json: bool) -> None:
             "by_category": dict(s.by_category),
             "state": s.states,
             "indexes": _local_index_states(),
+            "subscribers": subscribers,
+            "outbox": mail,
         }
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         return
@@ -507,6 +514,17 @@ def stats(as_json: bool) -> None:
             last = state.get("last_datestamp") or "-"
             pending = " (interrupted: will resume)" if state.get("token") else ""
             click.echo(f"  {name}: last datestamp {last}{pending}")
+    if subscribers:
+        order = ("active", "pending", "unsubscribed", "bounced")
+        parts = [f"{subscribers[k]:,} {k}" for k in order if subscribers.get(k)]
+        parts += [f"{n:,} {k}" for k, n in sorted(subscribers.items()) if k not in order]
+        click.echo("Digest subscribers: " + ", ".join(parts))
+    if mail:
+        # What waits (pending, sending, handoff) is what an operator looks for first.
+        order = ("pending", "sending", "handoff", "sent", "failed")
+        parts = [f"{mail[k]:,} {k}" for k in order if mail.get(k)]
+        parts += [f"{n:,} {k}" for k, n in sorted(mail.items()) if k not in order]
+        click.echo("Mail outbox:        " + ", ".join(parts))
     click.echo(f"Indexes (this node, {get_settings().index_dir}):")
     if not indexes:
         click.echo("  none built yet (paperwire index)")

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -507,6 +507,35 @@ def test_stats(env, open_store):
     assert as_json["by_category"][top_category] == top_count
     assert as_json["indexes"]["keyword"]["change_seq"] == 200
     assert as_json["database"].startswith("sqlite:///") and as_json["schema_revision"]
+    assert as_json["subscribers"] == {} and as_json["outbox"] == {}
+    assert "Digest subscribers" not in out and "Mail outbox" not in out
+
+
+def test_stats_show_digest_subscribers_and_the_outbox(env, open_store):
+    from paperwire.store import outbox as box
+    from paperwire.store import subscriptions as subs
+
+    now = datetime.now(UTC)
+    store = open_store()
+    confirmed = subs.subscribe(store, "ada@example.org", now=now)
+    subs.confirm(store, confirmed.id, now=now)
+    subs.subscribe(store, "grace@example.org", now=now)
+    for key in ("m1", "m2"):
+        box.add(
+            store,
+            key=key,
+            kind="digest",
+            recipient="ada@example.org",
+            message=b"Subject: x\r\n\r\nx",
+            now=now,
+        )
+    box.mark_sent(store, box.claim_due(store, now=now, limit=1, lease=timedelta(minutes=5))[0].id, now=now)
+    out = ok(run_cli(env, "stats")).stdout
+    assert "Digest subscribers: 1 active, 1 pending" in out, out
+    assert "Mail outbox:        1 pending, 1 sent" in out, out
+    as_json = orjson.loads(ok(run_cli(env, "stats", "--json")).stdout)
+    assert as_json["subscribers"] == {"active": 1, "pending": 1}
+    assert as_json["outbox"] == {"pending": 1, "sent": 1}
 
 
 def test_show(env):
