@@ -368,3 +368,25 @@ def test_a_stop_inside_the_handoff_window_waits_for_the_final_dot():
         timeout=60,
     )
     assert outside.returncode == 128 + 15 and outside.stdout == "", outside
+
+
+def test_a_delivery_process_told_to_stop_is_not_taken_for_a_failure(tmp_path, monkeypatch):
+    """SIGTERM (a service manager stopping everything) leaves mail in the outbox for later; only a crash
+    makes the run deliver from its own process."""
+    import signal as sig
+
+    from paperwire.mail.background import BackgroundDelivery
+
+    monkeypatch.setenv("PAPERWIRE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("PAPERWIRE_SMTP_URL", raising=False)
+    monkeypatch.delenv("PAPERWIRE_DATABASE_URL", raising=False)
+    for signum, stopped in ((sig.SIGTERM, True), (sig.SIGKILL, False)):
+        delivery = BackgroundDelivery()
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "data" / "paperwire.db").exists():  # it has opened the store: running
+            assert delivery.proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+        delivery.proc.send_signal(signum)
+        assert delivery.finish() is None
+        assert delivery.stopped is stopped, delivery.proc.returncode

@@ -192,11 +192,14 @@ def run_digests(
         with BackgroundDelivery(clock_offset) as delivery:
             report = compose_due(store, engine, settings, now=now, base=base, on_batch=on_batch)
             finished = delivery.finish()
-        if finished is None:
+        if finished is not None:
+            report.delivery = finished
+        elif delivery.stopped:
+            # Stopped with the rest of the service: what it did not send waits in the outbox.
+            report.delivery = DeliveryReport(server_down="the delivery process was stopped")
+        else:
             log.warning("the delivery process failed; delivering from this one")
             report.delivery = deliver_here()
-        else:
-            report.delivery = finished
     report.seconds = time.perf_counter() - started
     return report
 

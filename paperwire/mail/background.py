@@ -30,6 +30,7 @@ from paperwire.mail.stopping import exit_between_messages
 from paperwire.mail.transport import Handoff, Transport
 
 IDLE_WAIT = 0.05  # seconds between sweeps when the outbox had nothing due
+STOP_SIGNALS = frozenset({int(signal.SIGTERM), int(signal.SIGINT), int(signal.SIGHUP)})
 
 
 class BackgroundDelivery:
@@ -53,6 +54,13 @@ class BackgroundDelivery:
             stdout=subprocess.PIPE,
         )
         self.report: DeliveryReport | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """The delivery process was told to stop (SIGTERM, SIGINT, SIGHUP: a service manager stopping
+        the whole group, Ctrl-C), as opposed to failing: its mail waits in the outbox."""
+        code = self.proc.returncode
+        return code is not None and abs(code) in (STOP_SIGNALS | {128 + s for s in STOP_SIGNALS})
 
     def finish(self) -> DeliveryReport | None:
         if self.proc.returncode is None:
@@ -92,7 +100,7 @@ class _KeepOpen(Transport):
 
 def _stop_with_parent(parent: int) -> None:
     """SIGTERM when the parent dies (Linux), and SIGTERM stops this process between messages."""
-    exit_between_messages(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    exit_between_messages(*STOP_SIGNALS)
     if sys.platform.startswith("linux"):
         import ctypes
 
