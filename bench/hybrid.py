@@ -1,0 +1,107 @@
+"""Hybrid search latency at scale, on the corpus `bench/search.py` built (run that first, same --n).
+
+    python bench/search.py --n 1000000
+    python bench/hybrid.py --n 1000000
+
+Embedding a million abstracts with MiniLM takes hours on this CPU, so the vector index gets random unit
+vectors instead: how long a brute-force scan, the fusion and the query's embedding take does not depend
+on what the vectors say (the ranking they give is meaningless; bench/quality.py measures ranking). For
+each query kind it prints p50/p95 of hybrid search next to keyword search on the same queries (the
+baseline, same run) and the query embedding alone, so the table shows what the meaning side costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.search import make_queries, percentile  # noqa: E402
+from bench.synthetic import CorpusModel  # noqa: E402
+from paperwire.search.embeddings import get_embedder  # noqa: E402
+from paperwire.search.keyword import KeywordIndex  # noqa: E402
+from paperwire.search.service import SearchEngine  # noqa: E402
+from paperwire.search.vectors import VectorIndex  # noqa: E402
+from paperwire.store import Store  # noqa: E402
+
+DIM = 384  # MiniLM's
+
+
+def random_vectors(store: Store, path: Path, chunk: int = 50_000) -> float:
+    """A vector index with a random unit vector for every paper; returns the seconds it took."""
+    started = time.monotonic()
+    with store.engine.connect() as conn:
+        ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM papers WHERE deleted = 0")]
+    rng = np.random.default_rng(1)
+    index = VectorIndex(path, DIM)
+    try:
+        for i in range(0, len(ids), chunk):
+            part = ids[i : i + chunk]
+            vectors = rng.standard_normal((len(part), DIM), dtype=np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            index.add(part, vectors)
+            print(f"  {i + len(part):,} of {len(ids):,} vectors", file=sys.stderr, end="\r")
+    finally:
+        index.close()
+    print(file=sys.stderr)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=200, help="queries per kind")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pwbench-search"))
+    args = parser.parse_args()
+    work = args.workdir / str(args.n)
+    if not (work / "index").exists():
+        raise SystemExit(f"no corpus in {work}: run python bench/search.py --n {args.n} first")
+    store = Store.open(f"sqlite:///{work / 'paperwire.db'}")
+    vectors_dir = work / "random-vectors"
+    print(
+        f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"N = {args.n:,}; vectors: random, {DIM}-d int8 (MiniLM's shape); query embedding: MiniLM on CPU"
+    )
+    if not (vectors_dir / "manifest.json").exists():
+        print(f"# wrote the random vectors in {random_vectors(store, vectors_dir):.0f}s")
+    embedder = get_embedder("minilm")
+    engine = SearchEngine(store, KeywordIndex(work / "index"), VectorIndex(vectors_dir), lambda: embedder)
+    engine.result_cache_size = 0  # time the search, not the result cache
+    queries = make_queries(CorpusModel(seed=1), args.queries)
+    for text in queries["keyword"][:20]:  # warm the page cache, as a running server would be
+        engine.search(text, mode="hybrid")
+    print()
+    print(
+        "| query kind | hybrid p50 ms | hybrid p95 ms | keyword p50 ms | keyword p95 ms | "
+        "hybrid / keyword (p95) | query embedding p50 ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for kind in ("keyword", "typo", "prefix"):
+        hybrid, keyword, embedding = [], [], []
+        for text in queries[kind]:
+            for mode, out in (("hybrid", hybrid), ("keyword", keyword)):
+                started = time.perf_counter()
+                engine.search(text, mode=mode)
+                out.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            embedder.encode_query(text)
+            embedding.append((time.perf_counter() - started) * 1000)
+        print(
+            f"| {kind} | {statistics.median(hybrid):.1f} | {percentile(hybrid, 0.95):.1f} | "
+            f"{statistics.median(keyword):.1f} | {percentile(keyword, 0.95):.1f} | "
+            f"{percentile(hybrid, 0.95) / percentile(keyword, 0.95):.1f} | {statistics.median(embedding):.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
