@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.search import make_queries, percentile  # noqa: E402
+from bench.search import corpus_options, make_queries, percentile  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search.embeddings import get_embedder  # noqa: E402
 from paperwire.search.keyword import KeywordIndex  # noqa: E402
@@ -59,9 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=200, help="queries per kind")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pwbench-search"))
+    corpus_options(parser)
     args = parser.parse_args()
     work = args.workdir / str(args.n)
     if not (work / "index").exists():

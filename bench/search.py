@@ -101,13 +101,18 @@ def time_queries(engine: SearchEngine, queries: list[str]) -> tuple[list[float],
     return ours, raw
 
 
+def corpus_options(parser: argparse.ArgumentParser) -> None:
+    """The options naming a synthetic corpus and its queries (shared with bench/hybrid.py)."""
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=200, help="queries per kind")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pwbench-search"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=200, help="queries per kind")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pwbench-search"))
+    corpus_options(parser)
     parser.add_argument("--rebuild-index", action="store_true")
     args = parser.parse_args()
     work = args.workdir / str(args.n)
