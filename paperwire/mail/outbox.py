@@ -83,9 +83,6 @@ def deliver_due(
     # "handoff" row counts as sent if we die first (see store/outbox.py).
     accepted: list[int] = []
 
-    def handoff(item: box.OutboxMessage) -> bool:
-        return box.mark_handoff(store, item.id, owner=owner)
-
     with transport:
         while limit is None or done < limit:
             claimed = box.claim_due(
@@ -109,7 +106,7 @@ def deliver_due(
                         envelope_from,
                         item.recipient,
                         item.message,
-                        on_handoff=lambda item=item: handoff(item),
+                        on_handoff=lambda item=item: box.mark_handoff(store, item.id, owner=owner),
                     )
                 except HandoffRefused:
                     continue  # our lease ran out and another sender has it now

@@ -47,10 +47,6 @@ class Transport:
     def send(self, sender: str, recipient: str, message: bytes, on_handoff: Handoff | None = None) -> None:
         raise NotImplementedError
 
-    def clone(self) -> Transport:
-        """Another transport to the same place, with its own connection (parallel senders)."""
-        raise NotImplementedError
-
     def close(self) -> None:
         pass
 
@@ -68,9 +64,6 @@ class MaildirTransport(Transport):
         self.path = Path(path)
         self.description = f"the maildir {self.path}"
         self._box: mailbox.Maildir | None = None
-
-    def clone(self) -> MaildirTransport:
-        return MaildirTransport(self.path)
 
     def send(self, sender: str, recipient: str, message: bytes, on_handoff: Handoff | None = None) -> None:
         if self._box is None:
@@ -105,10 +98,6 @@ class SmtpTransport(Transport):
         self.tls_context = tls_context or ssl.create_default_context()
         self.description = f"{parts.scheme}://{self.host}:{self.port}"  # never the password
         self._smtp: smtplib.SMTP | None = None
-        self._url, self._tls_given = url, tls_context
-
-    def clone(self) -> SmtpTransport:
-        return SmtpTransport(self._url, self.timeout, self._tls_given)
 
     def _connect(self) -> smtplib.SMTP:
         try:

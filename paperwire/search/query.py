@@ -92,7 +92,9 @@ def check_query(text: str) -> str:
     return text
 
 
-def parse_query(text: str) -> ParsedQuery:
+def parse_query(text: str, *, as_you_type: bool = True) -> ParsedQuery:
+    """``as_you_type``: the last word of a plain query is also a prefix (search as you type); callers that
+    send finished queries (APIs, saved searches) turn it off, which also saves a third of the search."""
     check_query(text)
     text = text.strip()
     if not text:
@@ -105,8 +107,8 @@ def parse_query(text: str) -> ParsedQuery:
     except _SyntaxError:
         words = [w for w in re.findall(r"[^\s()\"]+", text) if w not in OPERATORS]
         root = _plain_and([Word(w) for w in _split_fields(words)])
-        return _finish(root, plain=True, fallback=True)
-    return _finish(root, plain=plain)
+        return _finish(root, plain=True, fallback=True, as_you_type=as_you_type)
+    return _finish(root, plain=plain, as_you_type=as_you_type)
 
 
 class _SyntaxError(Exception):
@@ -256,10 +258,12 @@ def _plain_and(nodes: list[Node]) -> Node | None:
     return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
 
-def _finish(root: Node | None, *, plain: bool, fallback: bool = False) -> ParsedQuery:
+def _finish(
+    root: Node | None, *, plain: bool, fallback: bool = False, as_you_type: bool = True
+) -> ParsedQuery:
     words: list[str] = []
     _collect_words(root, words)
-    if plain and root is not None:
+    if plain and as_you_type and root is not None:
         root = _mark_last_word_prefix(root)
     return ParsedQuery(root, plain=plain, fallback=fallback, words=words)
 
@@ -283,15 +287,4 @@ def _mark_last_word_prefix(root: Node) -> Node:
     if isinstance(root, And) and isinstance(root.parts[-1], Word):
         last = root.parts[-1]
         return And((*root.parts[:-1], Word(last.text, last.field, prefix=True)))
-    return root
-
-
-def without_prefix(root: Node | None) -> Node | None:
-    """``root`` with its last word matched as typed, not as a prefix: for callers that send whole queries
-    (APIs, saved searches), where completing the last word only adds noise and cost."""
-    if isinstance(root, Word) and root.prefix:
-        return Word(root.text, root.field)
-    if isinstance(root, And) and isinstance(root.parts[-1], Word) and root.parts[-1].prefix:
-        last = root.parts[-1]
-        return And((*root.parts[:-1], Word(last.text, last.field)))
     return root

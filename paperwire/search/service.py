@@ -30,7 +30,7 @@ from paperwire.search.keyword import (
     plain_tokens,
     with_filters,
 )
-from paperwire.search.query import And, Phrase, QueryError, Word, parse_query, without_prefix
+from paperwire.search.query import And, Phrase, QueryError, Word, parse_query
 from paperwire.search.vectors import VectorIndex, index_path
 from paperwire.store import Store, StoredPaper, open_store
 
@@ -246,9 +246,7 @@ class SearchEngine:
             raise QueryError(
                 f"results beyond the first {MAX_RESULT_WINDOW:,} are not available; refine the query"
             )
-        parsed = parse_query(query)
-        if not as_you_type:
-            parsed = replace(parsed, root=without_prefix(parsed.root))
+        parsed = parse_query(query, as_you_type=as_you_type)
         filters = filters or Filters()
         filter_queries = self.builder.filters(filters)
         self.builder.searcher = searcher
@@ -511,14 +509,10 @@ class SearchEngine:
         words, phrases = self._plain_parts(root)
         need = max(1, len(words))
         if sort == "relevance" and words:
-            if offset + per_page <= CANDIDATES:
-                found = self._two_phase(searcher, words, phrases, filter_queries, offset, per_page)
-                if found is not None:
-                    return found, False
-            else:
-                found = self._past_two_phase(searcher, words, phrases, filter_queries, offset, per_page)
-                if found is not None:
-                    return found, False
+            ranking = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
+            found = ranking(searcher, words, phrases, filter_queries, offset, per_page)
+            if found is not None:
+                return found, False
         result = None
         for at_least in range(need, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
@@ -576,13 +570,12 @@ class SearchEngine:
         first = self._two_phase(searcher, words, phrases, filter_queries, 0, served) if served else None
         if first is None:
             return None
-        shown = set(self.keyword.ids(searcher, first.hits))
+        # Compared by document address (same searcher): no id lookups.
+        shown = {(a.segment_ord, a.doc) for _, a in first.hits}
         q = with_filters(self.builder.plain(words, phrases, len(words)), filter_queries)
         # At most len(shown) of the first offset + per_page are left out.
         full = searcher.search(q, limit=offset + per_page, count=False).hits
-        rest = [
-            hit for hit, pid in zip(full, self.keyword.ids(searcher, full), strict=True) if pid not in shown
-        ]
+        rest = [hit for hit in full if (hit[1].segment_ord, hit[1].doc) not in shown]
         start = offset - served
         return Found(rest[start : start + per_page], first.count)
 

@@ -228,15 +228,11 @@ def mark_handoff(store: Store, message_id: int, *, owner: str) -> bool:
             cursor.close()
 
 
-def _mark_sent(conn, ids: list[int], now: datetime | None) -> None:  # noqa: ANN001
-    conn.execute(_SETTLE, {"ids": list(ids), "sent_now": now})
-
-
 def mark_sent_many(store: Store, ids: list[int], *, now: datetime) -> None:
     """Messages the server accepted (all were handed over)."""
     if ids:
         with store._writer.begin() as conn:
-            _mark_sent(conn, ids, now)
+            conn.execute(_SETTLE, {"ids": list(ids), "sent_now": now})
 
 
 def mark_sent(store: Store, message_id: int, *, now: datetime) -> None:
