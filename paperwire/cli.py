@@ -167,17 +167,28 @@ def _embed(store: Store, quiet: bool, *, rebuild: bool, limit: int | None, devic
         shutil.rmtree(path)
     progress = Progress(f"embedding ({embedder.name})", enabled=None if not quiet else False)
     try:
-        with VectorIndex(path, embedder.dim) as vectors:
+        with VectorIndex(path, embedder.dim, graph_min_rows=settings.vector_graph_min_rows) as vectors:
             summary = embed_backlog(
                 store, vectors, embedder, limit=limit, progress=lambda done, total: progress.update(done)
             )
+            progress.finish()
+            graph_progress = Progress(
+                "nearest-neighbour graph", unit="vectors", enabled=None if not quiet else False
+            )
+            started = time.monotonic()
+            added = vectors.update_graph(progress=lambda done, total: graph_progress.update(done))
+            if added:
+                graph_progress.finish()
     except IndexLocked as exc:
         _fail(f"{exc}; another process is embedding: try again when it is done")
-    progress.finish()
     if summary.embedded or summary.removed or summary.retagged:
         click.echo(
             f"Embedded {summary.embedded:,} papers with {embedder.name} in {summary.seconds:.1f}s "
             f"({summary.rate:,.1f} papers/s)" + (f", removed {summary.removed:,}" if summary.removed else "")
+        )
+    if added:
+        click.echo(
+            f"Added {added:,} vectors to the nearest-neighbour graph in {time.monotonic() - started:.1f}s"
         )
     if summary.pending:
         click.echo(

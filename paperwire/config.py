@@ -69,6 +69,8 @@ class Settings:
     embedding_model: str | None
     # Papers an import embeds right away (newest first); `paperwire index` embeds the rest.
     import_embed_limit: int
+    # From this many vectors on, vector search uses a nearest-neighbour graph instead of scanning them all.
+    vector_graph_min_rows: int
     # How often a web process catches its keyword index up with the store (0: never; `paperwire index` does).
     index_follow_seconds: float
     # Searches one client may run per minute on the web pages and APIs (0: unlimited).
@@ -174,6 +176,7 @@ def get_settings() -> Settings:
         index_dir=Path(os.environ.get("PAPERWIRE_INDEX_DIR") or data_dir / "index").expanduser(),
         embedding_model=os.environ.get("PAPERWIRE_EMBEDDING_MODEL") or None,
         import_embed_limit=_int("PAPERWIRE_IMPORT_EMBED_LIMIT", 2000),
+        vector_graph_min_rows=_int("PAPERWIRE_VECTOR_GRAPH_MIN_ROWS", 50_000),
         index_follow_seconds=_float("PAPERWIRE_INDEX_FOLLOW_SECONDS", 5.0),
         search_rate_limit=_int("PAPERWIRE_SEARCH_RATE_LIMIT", 600),
         base_url=(os.environ.get("PAPERWIRE_BASE_URL") or "").rstrip("/"),

@@ -726,3 +726,20 @@ def test_serve_refuses_a_malformed_smtp_url(env):
         timeout=60,
     )
     assert proc.returncode == 2 and "PAPERWIRE_SMTP_URL must look like" in proc.stderr
+
+
+def test_index_keeps_a_nearest_neighbour_graph(env, open_store):
+    """Past PAPERWIRE_VECTOR_GRAPH_MIN_ROWS vectors, `paperwire index` builds the graph that vector search
+    then uses; run again with nothing new, it leaves the graph alone."""
+    ok(run_cli(env, "import", "snapshot", SNAPSHOT, "-q"))
+    count = open_store().count()
+    graph_env = {"PAPERWIRE_VECTOR_GRAPH_MIN_ROWS": "100"}
+    first = ok(run_cli(env, "index", extra_env=graph_env, timeout=300))
+    assert f"Embedded {count:,} papers" in first.stdout, describe(first)
+    assert f"Added {count:,} vectors to the nearest-neighbour graph" in first.stdout, describe(first)
+    graphs = list(Path(env["PAPERWIRE_DATA_DIR"]).glob("index/vectors/*/graph-*.usearch"))
+    assert len(graphs) == 1
+    again = ok(run_cli(env, "index", extra_env=graph_env))
+    assert "nearest-neighbour graph" not in again.stdout, describe(again)
+    found = ok(run_cli(env, "search", "the cosmic microwave background", "--mode", "semantic", "--json"))
+    assert len(orjson.loads(found.stdout)) == 10
