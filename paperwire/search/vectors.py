@@ -113,14 +113,17 @@ class VectorIndex:
         *,
         graph_min_rows: int = GRAPH_MIN_ROWS,
         graph_tail: int = GRAPH_TAIL,
+        use_graph: bool = True,
     ):
         """``dim``: the vectors' size, checked against an existing index; None takes it from the index,
         or from the first batch added to a new one. ``graph_min_rows``/``graph_tail``: when the writer's
-        :meth:`update_graph` builds and extends the nearest-neighbour graph."""
+        :meth:`update_graph` builds and extends the nearest-neighbour graph; ``use_graph=False`` searches
+        exactly even where there is one (to measure what the graph gives and costs)."""
         self.path = Path(path)
         self.dim = dim
         self.graph_min_rows = graph_min_rows
         self.graph_tail = graph_tail
+        self.use_graph = use_graph
         self._mutex = threading.RLock()
         self._lock_fd: int | None = None
         self._reset()
@@ -368,7 +371,7 @@ class VectorIndex:
         q, q_scale = quantize(query)
         q, q_scale = q[0], float(q_scale[0])
         found = None
-        if subset is None and not exact and graph is not None and graph.rows:
+        if subset is None and not exact and self.use_graph and graph is not None and graph.rows:
             found = self._approximate(q, k, graph, vecs, scales, alive, dead, rows_n)
         if found is None:
             found = self._exact(q, k, vecs, scales, dead, rows_n, subset)
