@@ -95,7 +95,7 @@ def main() -> None:
     for engine in engines.values():
         engine.result_cache_size = 0  # time the search, not the result cache
     queries = make_queries(CorpusModel(seed=1), args.queries)
-    for text in queries["keyword"][:20]:  # warm the page cache, as a running server would be
+    for text in queries["keyword"][:50]:  # warm the page cache, as a running server would be
         for engine in engines.values():
             engine.search(text, mode="hybrid")
     print()

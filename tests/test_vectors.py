@@ -296,3 +296,17 @@ def test_writer_killed_at_random_moments(tmp_path):
             assert float(fresh.vector(name) @ expected_vector(name)) > 0.999
             assert fresh.tags()[name] == str(int(name[1:]) // 10)
     assert len(reader) > 400
+
+
+def test_similarities_of_some_ids(tmp_path):
+    vecs = unit(200, seed=4)
+    names = ids(200)
+    index = VectorIndex(tmp_path / "v", DIM)
+    index.add(names, vecs)
+    index.remove([names[3]])
+    query = vecs[7]
+    got = index.similarities([names[7], names[3], names[150], "2401.99999"], query)
+    assert set(got) == {names[7], names[150]}  # removed and unknown ids have no vector
+    assert got[names[7]] == pytest.approx(1.0, abs=0.01)
+    assert got[names[150]] == pytest.approx(float(vecs[150] @ query), abs=0.02)
+    assert index.similarities([], query) == {}

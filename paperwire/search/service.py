@@ -366,11 +366,10 @@ class SearchEngine:
         meaning_text = self._corrected(words, phrases, keyword_ids[:CORRECTION_HITS])
         qvec = self._query_vector(meaning_text)
         pairs = self._nearest(searcher, qvec, filter_queries, window)
-        cosines = {i: float(s) for i, s in pairs}
-        for pid in keyword_ids:
-            if pid not in cosines:
-                vec = self.vectors.vector(pid)
-                cosines[pid] = float(vec @ qvec) if vec is not None else None
+        cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
+        unscored = [pid for pid in keyword_ids if pid not in cosines]
+        cosines.update(dict.fromkeys(unscored))
+        cosines.update(self.vectors.similarities(unscored, qvec))
         best = max(1, len(words)) * (WORD_BASE + IDF_BAND + max(BONUS.values())) + sum(PHRASE_BONUS.values())
         ranked = []
         for pid in dict.fromkeys([*keyword_ids, *cosines]):
@@ -393,7 +392,8 @@ class SearchEngine:
         the unfinished last word replaced by what they matched in the best keyword hits. A misspelled
         word is noise to the model ("mutaton" is not "mutation" to it), but not to the keyword engine."""
         texts = [w.text for w in words] + [" ".join(p.words) for p in phrases]
-        if not top_ids:
+        unknown = any(not self.builder.doc_freq(token) for word in words for token in plain_tokens(word.text))
+        if not top_ids or not unknown:  # every word typed as the index knows it: nothing to correct
             return " ".join(texts)
         highlighter = Highlighter([w.text for w in words], last_is_prefix=True)
         found: dict[tuple[str, str], Counter] = {}

@@ -331,6 +331,18 @@ class VectorIndex:
             v = self._vecs[row].astype(np.float32) * self._scales[row]
         return v / max(float(np.linalg.norm(v)), 1e-12)
 
+    def similarities(self, ids: Iterable[str], query: np.ndarray) -> dict[str, float]:
+        """Cosine of each of ``ids`` that has a vector with ``query`` (a unit vector), in one pass."""
+        self._refresh()
+        with self._mutex:
+            rows = self._rows_of(ids)
+            if rows.size == 0:
+                return {}
+            matrix = self._vecs[rows].astype(np.float32) * self._scales[rows, None]
+            names = [k.decode() for k in self._row_ids[rows].tolist()]
+        norms = np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+        return dict(zip(names, (matrix @ np.asarray(query, dtype=np.float32) / norms).tolist(), strict=True))
+
     def ids(self) -> list[str]:
         """Every id that has a vector."""
         self._refresh()
