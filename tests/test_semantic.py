@@ -139,3 +139,22 @@ def test_hybrid_pages_never_repeat_a_paper(tmp_path, sqlite_store, embedder, mon
         seen += ids(engine.search("testing software", page=page, per_page=3, mode="hybrid"))
     assert len(seen) == len(set(seen)), seen
     assert len(seen) >= 30  # the pages went on past the first windows
+
+
+def test_the_model_reads_the_query_as_typed_with_typos_fixed(engine, monkeypatch):
+    """Hybrid and semantic search embed a query as a sentence (stop words and punctuation kept: the model
+    was trained on sentences), hybrid with a misspelled word replaced by what it matched; of a query in
+    field syntax, only the words (the syntax means nothing to the model)."""
+    read: list[str] = []
+    embed = engine._query_vector
+    monkeypatch.setattr(engine, "_query_vector", lambda text: read.append(text) or embed(text))
+    engine.search("tests that fail on the same revision", mode="hybrid")
+    engine.search("mutaton testing of the networks", mode="hybrid")
+    engine.search("ti:mutation AND abs:networks", mode="semantic")
+    engine.search("tests, that fail!", mode="semantic")
+    assert read == [
+        "tests that fail on the same revision",
+        "mutation testing of the networks",
+        "mutation networks",
+        "tests, that fail!",
+    ]

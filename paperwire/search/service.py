@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -263,9 +264,9 @@ class SearchEngine:
         if by_meaning:
             window = min(MAX_POOL, max(POOL, offset + per_page))
             if mode == "semantic":
-                ranked, total = self._semantic(
-                    searcher, " ".join(parsed.words) or query, filter_queries, window
-                )
+                # A plain query is read as typed; of field syntax, only the words mean something to the model.
+                text = query if parsed.plain else " ".join(parsed.words) or query
+                ranked, total = self._semantic(searcher, text, filter_queries, window)
             else:
                 ranked, total, relaxed = self._hybrid_pages(
                     searcher, parsed.root, query, filter_queries, offset + per_page
@@ -363,7 +364,7 @@ class SearchEngine:
         result, relaxed = self._plain(searcher, root, filter_queries, "relevance", 0, window)
         keyword_ids = self.keyword.ids(searcher, result.hits)
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
-        meaning_text = self._corrected(words, phrases, keyword_ids[:CORRECTION_HITS])
+        meaning_text = self._corrected(text, words, phrases, keyword_ids[:CORRECTION_HITS])
         qvec = self._query_vector(meaning_text)
         pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
@@ -387,39 +388,46 @@ class SearchEngine:
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
         return ranked, total, relaxed
 
-    def _corrected(self, words: list[Word], phrases: list[Phrase], top_ids: list[str]) -> str:
-        """The query as the embedding model should read it: words the index does not know (typos) and
-        the unfinished last word replaced by what they matched in the best keyword hits. A misspelled
-        word is noise to the model ("mutaton" is not "mutation" to it), but not to the keyword engine."""
-        texts = [w.text for w in words] + [" ".join(p.words) for p in phrases]
-        unknown = any(not self.builder.doc_freq(token) for word in words for token in plain_tokens(word.text))
-        if not top_ids or not unknown:  # every word typed as the index knows it: nothing to correct
-            return " ".join(texts)
+    def _corrected(self, text: str, words: list[Word], phrases: list[Phrase], top_ids: list[str]) -> str:
+        """The query as the embedding model should read it: as typed (the model reads whole sentences,
+        stop words included), with words the index does not know (typos) and the unfinished last word
+        replaced by what they matched in the best keyword hits. A misspelled word is noise to the model
+        ("mutaton" is not "mutation" to it), but not to the keyword engine."""
+        fixes = self._fixes(words, top_ids)
+        for token, fixed in fixes.items():
+            text = re.sub(
+                rf"(?<!\w){re.escape(token)}(?!\w)", lambda _m, f=fixed: f, text, flags=re.IGNORECASE
+            )
+        return text
+
+    def _fixes(self, words: list[Word], top_ids: list[str]) -> dict[str, str]:
+        """Unknown query token -> the word it matched (as a typo, or as the prefix being typed) most often
+        in the papers ``top_ids``."""
+        unknown = [
+            (token, word.prefix)
+            for word in words
+            for token in plain_tokens(word.text)
+            if not self.builder.doc_freq(token)  # a word the index knows was typed as meant
+        ]
+        if not top_ids or not unknown:
+            return {}
         highlighter = Highlighter([w.text for w in words], last_is_prefix=True)
         found: dict[tuple[str, str], Counter] = {}
         for paper in self.store.get_many(top_ids).values():
-            text = f"{paper.title} {paper.abstract}"
-            for mark in highlighter.marks(text):
+            paper_text = f"{paper.title} {paper.abstract}"
+            for mark in highlighter.marks(paper_text):
                 if mark.how in ("typo", "prefix"):
                     found.setdefault((mark.query_word, mark.how), Counter())[
-                        text[mark.start : mark.end].lower()
+                        paper_text[mark.start : mark.end].lower()
                     ] += 1
-        out = []
-        for word in words:
-            fixed = []
-            for token in plain_tokens(word.text):
-                if self.builder.doc_freq(token):  # a word the index knows was typed as meant
-                    fixed.append(token)
-                    continue
-                # The word being typed is completed; any other unknown word is read as a typo.
-                for how in ("prefix", "typo") if word.prefix else ("typo",):
-                    if (token, how) in found:
-                        fixed.append(found[(token, how)].most_common(1)[0][0])
-                        break
-                else:
-                    fixed.append(token)
-            out.append(" ".join(fixed) if fixed else word.text)
-        return " ".join(out + [" ".join(p.words) for p in phrases])
+        fixes = {}
+        for token, prefix in unknown:
+            # The word being typed is completed; any other unknown word is read as a typo.
+            for how in ("prefix", "typo") if prefix else ("typo",):
+                if (token, how) in found:
+                    fixes[token] = found[(token, how)].most_common(1)[0][0]
+                    break
+        return fixes
 
     def _nearest(self, searcher, qvec, filter_queries, window: int) -> list[tuple[str, float]]:
         """The ``window`` papers nearest to ``qvec`` that pass the filters (over-fetching when filtering)."""
