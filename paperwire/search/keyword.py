@@ -57,6 +57,7 @@ MIN_PREFIX = 2
 PREFIX_COMPLETIONS = 64
 # Words in at least this many papers are taken as typed correctly (no typo expansion).
 TRUSTED_WORD_DF = 20
+WRITER_HEAP = 768 * 1024 * 1024
 _STOPWORD_TEXT = (
     "a an and are as at be by for from has in is it its of on or that the this to was were will with we our"
 )
@@ -183,7 +184,11 @@ class KeywordIndex:
 
     def _writer(self) -> tantivy.IndexWriter:
         try:
-            return self.index.writer(heap_size=256 * 1024 * 1024, num_threads=2)
+            # One indexing thread, with room for a whole commit batch: each commit then leaves one
+            # segment instead of one per thread, and every query pays per segment (fuzzy terms walk each
+            # segment's term dictionary): at 1M papers 3 segments instead of 6 made typo queries ~20 %
+            # faster, for a 1.6x longer bulk build (docs/benchmarks.md).
+            return self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
         except ValueError as exc:
             if "LockBusy" in str(exc) or "lock" in str(exc).lower():
                 raise IndexBusy(f"another process is writing the index at {self.path}") from None
