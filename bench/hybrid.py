@@ -94,6 +94,7 @@ def main() -> None:
     }
     for engine in engines.values():
         engine.result_cache_size = 0  # time the search, not the result cache
+        engine.vector_cache_size = 0  # nor the cache of query embeddings
     queries = make_queries(CorpusModel(seed=1), args.queries)
     for text in queries["keyword"][:50]:  # warm the page cache, as a running server would be
         for engine in engines.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -158,3 +159,21 @@ def test_the_model_reads_the_query_as_typed_with_typos_fixed(engine, monkeypatch
         "mutation networks",
         "tests, that fail!",
     ]
+
+
+def test_query_embeddings_are_remembered_across_index_changes(engine, sqlite_store, embedder, monkeypatch):
+    """The model runs once per distinct query text, even after an index commit empties the result cache."""
+    calls: list[str] = []
+    encode = embedder.encode_query
+    monkeypatch.setattr(embedder, "encode_query", lambda text: calls.append(text) or encode(text))
+    first = engine.search("robot shaping clay", mode="semantic")
+    sqlite_store.apply([replace(PAPERS[1], id="2401.10009")])
+    engine.keyword.catch_up(sqlite_store)  # a new index generation: the result cache starts afresh
+    again = engine.search("robot shaping clay", mode="semantic")
+    assert not again.cached
+    assert ids(again) == ids(first)
+    engine.search("robots shaping clay", mode="semantic")
+    assert calls == ["robot shaping clay", "robots shaping clay"]
+    engine.vector_cache_size = engine.result_cache_size = 0
+    engine.search("robot shaping clay", mode="semantic")
+    assert calls[-1] == "robot shaping clay" and len(calls) == 3
