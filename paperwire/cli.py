@@ -540,6 +540,11 @@ def stats(as_json: bool) -> None:
     if not indexes:
         click.echo("  none built yet (paperwire index)")
     for name, state in sorted(indexes.items()):
+        if name.startswith("vectors/"):
+            rows, covered = state["vectors"], state["graph"]
+            how = f"the graph covers {covered:,}" if covered else "searched exactly (no graph)"
+            click.echo(f"  {name}: {rows:,} vectors stored, {how}")
+            continue
         seen = state.get("change_seq", 0)
         behind = s.last_change_seq - seen
         click.echo(
@@ -679,12 +684,19 @@ def _print_results(result) -> None:  # noqa: ANN001
 
 def _local_index_states() -> dict[str, dict]:
     """Watermarks of this node's derived indexes (they live beside the index, not in the shared store)."""
+    from paperwire.search.graph import GraphReader, graph_path
     from paperwire.search.keyword import STATE_FILE
 
     states = {}
     path = get_settings().index_dir / "keyword" / STATE_FILE
     if path.exists():
         states["keyword"] = orjson.loads(path.read_bytes())
+    # Vectors: what their manifest says was committed, and how many of those rows the graph covers.
+    for manifest in sorted((get_settings().index_dir / "vectors").glob("*/manifest.json")):
+        meta = orjson.loads(manifest.read_bytes())
+        graph = GraphReader(graph_path(manifest.parent, meta["uid"]))
+        graph.refresh()
+        states[f"vectors/{manifest.parent.name}"] = {"vectors": meta["rows"], "graph": graph.rows}
     return states
 
 

@@ -741,5 +741,9 @@ def test_index_keeps_a_nearest_neighbour_graph(env, open_store):
     assert len(graphs) == 1
     again = ok(run_cli(env, "index", extra_env=graph_env))
     assert "nearest-neighbour graph" not in again.stdout, describe(again)
+    stats = ok(run_cli(env, "stats"))
+    assert f"vectors/minilm: {count:,} vectors stored, the graph covers {count:,}" in stats.stdout
+    state = orjson.loads(ok(run_cli(env, "stats", "--json")).stdout)["indexes"]["vectors/minilm"]
+    assert state == {"vectors": count, "graph": count}
     found = ok(run_cli(env, "search", "the cosmic microwave background", "--mode", "semantic", "--json"))
     assert len(orjson.loads(found.stdout)) == 10
