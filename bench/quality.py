@@ -341,6 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir = temp_dir
     else:
         data_dir = args.data_dir.resolve()
+        if not (data_dir / "index" / "keyword").is_dir():
+            raise SystemExit(
+                f"{data_dir} has no search index: import and index it first, or leave out --data-dir"
+            )
     try:
         if temp_dir is not None:
             build(data_dir)
