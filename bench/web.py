@@ -12,6 +12,10 @@ scenario cycles through its own list of URLs. Scenarios:
 - `api popular`: the same endpoint with 100 popular queries (what the result cache is for);
 - `page cold`: the HTML search page `/search` with distinct queries (search + template).
 
+Without `--vectors` the index has no vectors, so the API's hybrid ranking runs as keyword ranking; with
+`--vectors` (after bench/hybrid.py) every distinct API query is also embedded by MiniLM on the CPU and
+searched in the nearest-neighbour graph, as on a deployment whose papers are embedded.
+
 For each: requests/s, p50/p99 latency, errors, and the ratio to `healthz`; then the server's RSS.
 """
 
@@ -145,12 +149,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--vectors",
+        action="store_true",
+        help="serve with the random vectors (and graph) of bench/hybrid.py, so the API ranks by hybrid "
+        "search and embeds every query, as a deployment with vectors does (run bench/hybrid.py first)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
     work = args.workdir / str(args.n)
     work.mkdir(parents=True, exist_ok=True)
+    # The server finds vectors at <index dir>/vectors/minilm: link bench/hybrid.py's there, or none.
+    vectors_link = work / "index" / "vectors" / "minilm"
+    vectors_link.parent.mkdir(parents=True, exist_ok=True)
+    if vectors_link.is_symlink():
+        vectors_link.unlink()
+    if args.vectors:
+        if not (work / "random-vectors" / "manifest.json").exists():
+            raise SystemExit(
+                f"no vectors in {work / 'random-vectors'}: run python bench/hybrid.py --n {args.n}"
+            )
+        vectors_link.symlink_to(work / "random-vectors")
     store = build_store(work / "paperwire.db", args.n)
     KeywordIndex(work / "index" / "keyword").catch_up(store)
     papers = store.count()

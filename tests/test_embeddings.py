@@ -21,6 +21,7 @@ from paperwire.models import Tombstone
 from paperwire.search.embed_job import embed_backlog
 from paperwire.search.embeddings import (
     MAX_TEXT_CHARS,
+    MiniLMEmbedder,
     Model2VecEmbedder,
     get_embedder,
     paper_text,
@@ -250,3 +251,20 @@ def test_embed_backlog_killed_and_rerun_matches_uninterrupted_run(sqlite_store, 
     assert dict(killed.tags()) == dict(baseline.tags())
     for pid in baseline.ids():
         assert float(killed.vector(pid) @ baseline.vector(pid)) > 0.9999
+
+
+def test_model_threads_follow_the_serving_share(monkeypatch):
+    """`paperwire serve` gives each worker's model its share of the cores (PAPERWIRE_EMBED_THREADS);
+    without it the model uses every core (batch embedding)."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("PAPERWIRE_EMBED_THREADS", "1")
+        MiniLMEmbedder(device="cpu")
+        assert torch.get_num_threads() == 1
+        monkeypatch.delenv("PAPERWIRE_EMBED_THREADS")
+        MiniLMEmbedder(device="cpu")
+        assert torch.get_num_threads() == (os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)

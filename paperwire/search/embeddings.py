@@ -95,7 +95,11 @@ class MiniLMEmbedder(Embedder):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._cuda = torch.device(self.device).type == "cuda"
         if not self._cuda:
-            torch.set_num_threads(os.cpu_count() or 1)
+            # `paperwire serve` sets this to each worker's share of the cores; batch jobs use them all.
+            threads = os.environ.get("PAPERWIRE_EMBED_THREADS", "")
+            torch.set_num_threads(
+                int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1
+            )
         self._torch = torch
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(MINILM_MAX_TOKENS)
