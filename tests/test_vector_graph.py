@@ -34,6 +34,14 @@ def open_index(path, **kw) -> VectorIndex:
     )
 
 
+def with_graph(path, vectors: np.ndarray) -> VectorIndex:
+    """An index of ``vectors`` (ids 2401.00000 on) whose graph covers all of them."""
+    index = open_index(path)
+    index.add(ids(0, len(vectors)), vectors)
+    index.update_graph()
+    return index
+
+
 def recall(index: VectorIndex, queries: np.ndarray, k: int) -> float:
     found = 0
     for q in queries:
@@ -61,9 +69,7 @@ def test_graph_is_built_only_past_the_threshold_and_extended_past_the_tail(tmp_p
 def test_graph_search_matches_exact_search(tmp_path):
     path = tmp_path / "v"
     vecs = clustered(3000, 1)
-    with open_index(path) as index:
-        index.add(ids(0, 3000), vecs)
-        index.update_graph()
+    with with_graph(path, vecs) as index:
         queries = clustered(40, 7)
         assert recall(index, queries, 10) >= 0.95
         assert recall(index, queries, 100) >= 0.9
@@ -77,9 +83,7 @@ def test_graph_search_matches_exact_search(tmp_path):
 
 def test_rows_added_after_the_graph_are_found(tmp_path):
     path = tmp_path / "v"
-    with open_index(path) as index:
-        index.add(ids(0, 2000), clustered(2000, 1))
-        index.update_graph()
+    with with_graph(path, clustered(2000, 1)) as index:
         late = clustered(50, 5)
         index.add(ids(5000, 5050), late)
         assert index._graph.rows == 2000  # not in the graph yet
@@ -90,9 +94,7 @@ def test_rows_added_after_the_graph_are_found(tmp_path):
 def test_removed_and_replaced_ids_never_come_back(tmp_path):
     path = tmp_path / "v"
     vecs = clustered(2000, 1)
-    with open_index(path) as index:
-        index.add(ids(0, 2000), vecs)
-        index.update_graph()
+    with with_graph(path, vecs) as index:
         removed = set(ids(0, 2000)[::2])
         index.remove(sorted(removed))
         moved = clustered(1, 9)
@@ -107,9 +109,7 @@ def test_removed_and_replaced_ids_never_come_back(tmp_path):
 def test_mostly_removed_falls_back_to_exact(tmp_path):
     path = tmp_path / "v"
     vecs = clustered(2000, 1)
-    with open_index(path) as index:
-        index.add(ids(0, 2000), vecs)
-        index.update_graph()
+    with with_graph(path, vecs) as index:
         index.remove(ids(0, 1995))
         found, _ = index.search(vecs[1997], 10)
         assert sorted(found) == ids(1995, 2000)
@@ -131,9 +131,7 @@ def test_reader_picks_up_a_new_graph(tmp_path):
 
 def test_a_rebuilt_index_drops_the_old_graph(tmp_path):
     path = tmp_path / "v"
-    with open_index(path) as index:
-        index.add(ids(0, 2000), clustered(2000, 1))
-        index.update_graph()
+    with with_graph(path, clustered(2000, 1)) as index:
         old = graph_path(path, index._uid)
     for name in ("manifest.json", "vectors.i8", "scales.f32", "log.jsonl"):
         (path / name).unlink()  # what a rebuild starts from: same folder, no vectors
@@ -148,9 +146,7 @@ def test_a_rebuilt_index_drops_the_old_graph(tmp_path):
 def test_a_torn_graph_file_is_ignored(tmp_path):
     path = tmp_path / "v"
     vecs = clustered(2000, 1)
-    with open_index(path) as index:
-        index.add(ids(0, 2000), vecs)
-        index.update_graph()
+    with with_graph(path, vecs) as index:
         graph_file = graph_path(path, index._uid)
     graph_file.write_bytes(graph_file.read_bytes()[:1000])
     reader = VectorIndex(path)

@@ -94,6 +94,17 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(scores, scores.size - k)[-k:]
 
 
+def _best(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the ``k`` best ``scores`` (``rows[i]`` scored ``scores[i]``; by default row i) and
+    their scores, best first; ties by row, for a stable order."""
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    top = _top_k(scores, k)
+    found = top if rows is None else rows[top]
+    order = np.lexsort((found, -scores[top]))
+    return found[order], scores[top][order]
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -410,12 +421,7 @@ class VectorIndex:
                 others[subset] = False
                 scores[others] = -np.inf
                 eligible = subset.size
-        k = min(k, eligible)
-        if k == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        top = _top_k(scores, k)
-        top = top[np.lexsort((top, -scores[top]))]  # best first; ties by row for a stable order
-        return (top if rows is None else rows[top]), scores[top]
+        return _best(scores, min(k, eligible), rows)
 
     @staticmethod
     def _approximate(q, k, graph, vecs, scales, alive, dead, rows_n) -> tuple[np.ndarray, np.ndarray] | None:  # noqa: ANN001
@@ -440,12 +446,7 @@ class VectorIndex:
             rows = np.concatenate([rows, tail_rows[keep]])
             scores = np.concatenate([scores, tail[keep]])
         scores *= scales[rows]
-        k = min(k, rows.size)
-        if k == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        top = np.argpartition(scores, scores.size - k)[-k:] if k < scores.size else np.arange(scores.size)
-        top = top[np.lexsort((rows[top], -scores[top]))]
-        return rows[top], scores[top]
+        return _best(scores, min(k, rows.size), rows)
 
     # -- writing --------------------------------------------------------------------------------------
 
