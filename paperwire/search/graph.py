@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 # Quality/speed of the graph. 16 links per node and a search beam of 128 keep recall@100 high on real
-# sentence embeddings (bench/hybrid.py); a beam never narrower than the number of results asked for.
+# sentence embeddings (bench/graph_recall.py); a beam never narrower than the number of results asked for.
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
 EXPANSION_SEARCH = 128

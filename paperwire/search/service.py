@@ -377,11 +377,11 @@ class SearchEngine:
         query it matches and where (normalised to 0..1 by the best possible score), its cosine how close
         it is in meaning. Papers matching every word in the title stay on top; when the words match
         poorly (a query that describes an idea), closeness in meaning decides."""
-        words, phrases = self._plain_parts(root)
+        words, _ = self._plain_parts(root)
         result, relaxed = self._plain(searcher, root, filter_queries, "relevance", 0, window)
         keyword_ids = self.keyword.ids(searcher, result.hits)
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
-        meaning_text = self._corrected(text, words, phrases, keyword_ids[:CORRECTION_HITS])
+        meaning_text = self._corrected(text, words, keyword_ids[:CORRECTION_HITS])
         qvec = self._query_vector(meaning_text)
         pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
@@ -405,7 +405,7 @@ class SearchEngine:
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
         return ranked, total, relaxed
 
-    def _corrected(self, text: str, words: list[Word], phrases: list[Phrase], top_ids: list[str]) -> str:
+    def _corrected(self, text: str, words: list[Word], top_ids: list[str]) -> str:
         """The query as the embedding model should read it: as typed (the model reads whole sentences,
         stop words included), with words the index does not know (typos) and the unfinished last word
         replaced by what they matched in the best keyword hits. A misspelled word is noise to the model
