@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.machine import cores_and_memory  # noqa: E402
 from bench.quality import load_judgments, ndcg_at_k  # noqa: E402
-from paperwire.search.embeddings import MODELS, get_embedder, paper_text  # noqa: E402
+from paperwire.search.embeddings import MODELS, get_embedder  # noqa: E402
 from paperwire.search.vectors import VectorIndex  # noqa: E402
 
 SAMPLE = ROOT / "paperwire" / "sample" / "papers.jsonl.gz"
@@ -63,15 +63,15 @@ def sample_papers() -> list[dict]:
 
 def worker(name: str, n: int, device: str | None) -> dict:
     papers = sample_papers()
-    texts = [paper_text(p["title"], p.get("abstract", "")) for p in papers]
+    pairs = [(p["title"], p.get("abstract", "")) for p in papers]
     started = time.perf_counter()
     embedder = get_embedder(name, device=device)
     load_s = time.perf_counter() - started
 
-    embedder.encode(texts[:8])  # warm-up
-    corpus = (texts * (n // len(texts) + 1))[:n]
+    embedder.encode_papers(pairs[:8])  # warm-up
+    corpus = (pairs * (n // len(pairs) + 1))[:n]
     started = time.perf_counter()
-    embedder.encode(corpus, batch_size=64)
+    embedder.encode_papers(corpus, batch_size=64)  # as `paperwire index` does: title + abstract, title
     rate = n / (time.perf_counter() - started)
 
     judgments = load_judgments()
@@ -83,7 +83,7 @@ def worker(name: str, n: int, device: str | None) -> dict:
         latencies.append((time.perf_counter() - started) * 1000)
     latencies.sort()
 
-    doc_vecs = embedder.encode(texts)
+    doc_vecs = embedder.encode_papers(pairs)
     ids = [p["id"] for p in papers]
     ndcg = []
     for j in judgments:

@@ -28,10 +28,12 @@ def main() -> None:
     from paperwire.search import service
 
     engine = service.SearchEngine.open()
+    # The result cache would answer every setting with the first one's ranking.
+    engine.result_cache_size = 0
     judgments = load_judgments()
     kinds = sorted({j["kind"] for j in judgments})
     rows = []
-    grid = itertools.product([1.0, 1.5, 2.0], [0.2, 0.3], [0.7, 0.8], [2.0, 3.0, 4.0])
+    grid = itertools.product([1.0, 1.5, 2.0, 3.0], [0.1, 0.2, 0.3], [0.6, 0.7, 0.8], [2.0, 3.0, 4.0])
     for weight, floor, ceil, exponent in grid:
         service.MEANING_WEIGHT, service.COSINE_FLOOR, service.COSINE_CEIL = weight, floor, ceil
         service.KEYWORD_EXPONENT = exponent

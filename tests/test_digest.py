@@ -329,8 +329,10 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
 @pytest.fixture
 def site(tmp_path) -> Iterator[tuple]:
     with SmtpServer() as smtp:
-        server = _start(tmp_path / "site", smtp)
-        env = {**server.env, "PAPERWIRE_BASE_URL": server.url}
+        # The site's own mail thread sweeps the outbox too; slowed here so that what the CLI reports
+        # ("1 sent") is what the CLI did, not a race with the site.
+        server = _start(tmp_path / "site", smtp, PAPERWIRE_MAIL_SWEEP_SECONDS="600")
+        env = {**server.env, "PAPERWIRE_BASE_URL": server.url, "PAPERWIRE_MAIL_SWEEP_SECONDS": "0.5"}
         store = Store.open(env["PAPERWIRE_DATABASE_URL"], run_migrations=False)
         store.apply(PAPERS)
         try:

@@ -21,6 +21,8 @@ from paperwire.models import Tombstone
 from paperwire.search.embed_job import embed_backlog
 from paperwire.search.embeddings import (
     MAX_TEXT_CHARS,
+    PAPER_RECIPE,
+    TITLE_WEIGHT,
     MiniLMEmbedder,
     Model2VecEmbedder,
     get_embedder,
@@ -176,10 +178,47 @@ def test_embed_backlog(store, tmp_path):
     after = embed_backlog(store, index, embedder)
     assert (after.embedded, after.retagged, after.removed) == (1, 1, 1)
     assert len(index) == 340 and not index.has(deleted.id)
-    expected = embedder.encode([paper_text(new_version.title, new_version.abstract)])[0]
+    expected = embedder.encode_papers([(new_version.title, new_version.abstract)])[0]
     assert float(index.vector(text_changed.id) @ expected) > 0.999
     assert np.array_equal(index.vector(meta_changed.id), old_meta_vector)
     assert embed_backlog(store, index, embedder).embedded == 0
+
+
+def test_paper_vectors_lean_towards_the_title(embedder):
+    """A paper's vector is its title + abstract's plus TITLE_WEIGHT times its title's, of unit length; a paper
+    with only a title or only an abstract gets that text's vector."""
+    title, abstract = "Flaky tests in continuous integration", "We study tests that pass and fail at random."
+    got = embedder.encode_papers([(title, abstract), ("", abstract), (title, "")])
+    text, alone = embedder.encode([paper_text(title, abstract), title])
+    expected = text + TITLE_WEIGHT * alone
+    assert np.allclose(got[0], expected / np.linalg.norm(expected), atol=1e-5)
+    assert float(got[0] @ alone) > float(text @ alone)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(got[1], embedder.encode([abstract])[0], atol=1e-5)
+    assert np.allclose(got[2], embedder.encode([title])[0], atol=1e-5)
+
+
+def test_vectors_made_the_old_way_are_made_again(sqlite_store, tmp_path):
+    """Vectors tagged with an older recipe (tags of recipe 1 have none) are re-embedded by the next run,
+    and only those; a run killed half-way goes on where it stopped."""
+    load_sample(sqlite_store)
+    embedder = get_embedder("wordllama")
+    index = VectorIndex(tmp_path / "vectors", embedder.dim)
+    embed_backlog(sqlite_store, index, embedder)
+    current = dict(index.tags())
+    assert all(tag.split(" ")[2] == str(PAPER_RECIPE) for tag in current.values())
+    old = sorted(current)[:100]
+    index.retag(old, [" ".join(current[pid].split(" ")[:2]) for pid in old])  # as recipe 1 wrote them
+    index.add(old[:1], embedder.encode(["something else entirely"]), [current[old[0]].rsplit(" ", 1)[0]])
+
+    first = embed_backlog(sqlite_store, index, embedder, limit=40)
+    assert (first.embedded, first.retagged, first.pending) == (40, 0, 60)
+    rest = embed_backlog(sqlite_store, index, embedder)
+    assert (rest.embedded, rest.retagged, rest.pending) == (60, 0, 0)
+    assert dict(index.tags()) == current
+    again = embedder.encode_papers([(p.title, p.abstract) for p in sqlite_store.get_many(old[:1]).values()])
+    assert float(index.vector(old[0]) @ again[0]) > 0.999
+    assert embed_backlog(sqlite_store, index, embedder).embedded == 0
 
 
 def test_embed_backlog_drops_ids_the_store_never_had(sqlite_store, tmp_path):
@@ -195,12 +234,12 @@ def test_embed_backlog_drops_ids_the_store_never_had(sqlite_store, tmp_path):
 JOB = """
 import sys, time
 from paperwire.search.embed_job import embed_backlog
-from paperwire.search.embeddings import get_embedder
+from paperwire.search.embeddings import Embedder, get_embedder
 from paperwire.search.vectors import VectorIndex
 from paperwire.store import Store
 
 
-class Slow:  # wordllama is too quick to be killed mid-run
+class Slow(Embedder):  # wordllama is too quick to be killed mid-run
     def __init__(self, inner):
         self.inner, self.name, self.dim = inner, inner.name, inner.dim
 

@@ -11,6 +11,7 @@ from paperwire.models import Author, Paper
 from paperwire.search import Filters, SearchEngine
 from paperwire.search.embed_job import embed_backlog
 from paperwire.search.embeddings import get_embedder
+from paperwire.search.english import is_english_word
 from paperwire.search.keyword import KeywordIndex
 from paperwire.search.vectors import VectorIndex
 
@@ -159,6 +160,37 @@ def test_the_model_reads_the_query_as_typed_with_typos_fixed(engine, monkeypatch
         "mutation networks",
         "tests, that fail!",
     ]
+
+
+def test_real_words_missing_from_the_index_are_not_read_as_typos(engine, sqlite_store, embedder, monkeypatch):
+    """ "unequally" is in no paper but is English: it is meant as typed, not as a typo of "equally" (which
+    would turn the query around); "equaly" is neither, and is read as "equally"."""
+    sqlite_store.apply(
+        [
+            Paper(
+                id="2401.10005",
+                title="Do programs treat people equally? Fairness testing of software",
+                abstract="We test whether software gives people equally good outcomes across groups.",
+                categories=["cs.SE"],
+                published=datetime(2024, 1, 4, tzinfo=UTC),
+            )
+        ]
+    )
+    engine.keyword.catch_up(sqlite_store)
+    embed_backlog(sqlite_store, engine.vectors, embedder)
+    read: list[str] = []
+    embed = engine._query_vector
+    monkeypatch.setattr(engine, "_query_vector", lambda text: read.append(text) or embed(text))
+    first = engine.search("programs that treat people unequally", mode="hybrid")
+    engine.search("programs that treat people equaly", mode="hybrid")
+    assert read == ["programs that treat people unequally", "programs that treat people equally"]
+    assert ids(first)[0] == "2401.10005"
+
+
+def test_english_words():
+    assert is_english_word("unequally") and is_english_word("Exam") and is_english_word("person")
+    assert not is_english_word("speculatve") and not is_english_word("robotaxis")
+    assert not is_english_word("two words") and not is_english_word("")
 
 
 def test_query_embeddings_are_remembered_across_index_changes(engine, sqlite_store, embedder, monkeypatch):

@@ -1,8 +1,10 @@
 """Keep a :class:`VectorIndex` in step with the store: embed what has no vector yet, newest papers first.
 
-Each vector is tagged ``"<change_seq> <text digest>"`` from the row it was computed from. A paper needs
-work when its ``change_seq`` differs from the tag's: if the embedded text (title + abstract) is unchanged
-(a journal-ref or DOI arrived) the tag is updated without encoding; otherwise the paper is re-embedded.
+Each vector is tagged ``"<change_seq> <text digest> <recipe>"`` from the row it was computed from and the
+way paper vectors were made (``PAPER_RECIPE``; tags without one are recipe 1). A paper needs work when its
+``change_seq`` or the recipe differs from the tag's: if the embedded text (title + abstract) and the recipe
+are unchanged (a journal-ref or DOI arrived) the tag is updated without encoding; otherwise the paper is
+re-embedded.
 Every batch is committed to the index as it is written, so a job killed at any moment, run again, embeds
 only what is missing and ends with the index an uninterrupted run builds.
 """
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from paperwire.search.embeddings import Embedder, paper_text
+from paperwire.search.embeddings import PAPER_RECIPE, Embedder, paper_text
 from paperwire.search.vectors import VectorIndex
 from paperwire.store import Store
 
@@ -40,13 +42,20 @@ def text_digest(text: str) -> str:
 
 
 def _tag(change_seq: int, digest: str) -> str:
-    return f"{change_seq} {digest}"
+    return f"{change_seq} {digest} {PAPER_RECIPE}"
 
 
-def _parse_tag(tag: str | None) -> tuple[int, str]:
-    """(change_seq, digest) of a tag; (-1, "") when there is none (always stale)."""
-    seq, _, digest = (tag or "-1 ").partition(" ")
-    return int(seq), digest
+def _parse_tag(tag: str | None) -> tuple[int, str, int]:
+    """(change_seq, digest, recipe) of a tag; (-1, "", 0) when there is none (always stale)."""
+    if not tag:
+        return -1, "", 0
+    seq, digest, recipe = [*tag.split(" "), "1"][:3]
+    return int(seq), digest, int(recipe)
+
+
+def _current(tag: str | None, change_seq: int) -> bool:
+    seq, _, recipe = _parse_tag(tag)
+    return seq == change_seq and recipe == PAPER_RECIPE
 
 
 def embed_backlog(
@@ -76,7 +85,7 @@ def embed_backlog(
         if row.deleted:
             if tag != "":
                 gone.append(row.id)
-        elif _parse_tag(tag)[0] != row.change_seq:
+        elif not _current(tag, row.change_seq):
             todo.append(row.id)
     if matched < len(tags):  # the index has ids the store never had (built from another store)
         missing = set(tags)
@@ -99,25 +108,25 @@ def embed_backlog(
             before = len(index)
             index.remove(removed)
             summary.removed += before - len(index)
-        new_ids, texts, new_tags, re_ids, re_tags = [], [], [], [], []
+        new_ids, new_papers, new_tags, re_ids, re_tags = [], [], [], [], []
         for pid in chunk:
             paper = found.get(pid)
             if paper is None:
                 continue
             text = paper_text(paper.title, paper.abstract)
             digest = text_digest(text)
-            if pid in tags and _parse_tag(tags[pid])[1] == digest:
+            if pid in tags and _parse_tag(tags[pid])[1:] == (digest, PAPER_RECIPE):
                 re_ids.append(pid)
                 re_tags.append(_tag(paper.change_seq, digest))
             else:
                 new_ids.append(pid)
-                texts.append(text)
+                new_papers.append((paper.title, paper.abstract))
                 new_tags.append(_tag(paper.change_seq, digest))
         if re_ids:
             index.retag(re_ids, re_tags)
             summary.retagged += len(re_ids)
         if new_ids:
-            index.add(new_ids, embedder.encode(texts, batch_size=batch_size), new_tags)
+            index.add(new_ids, embedder.encode_papers(new_papers, batch_size=batch_size), new_tags)
             summary.embedded += len(new_ids)
         done += len(chunk)
         if progress is not None:

@@ -28,6 +28,13 @@ DEFAULT_MODEL = "minilm"
 MAX_TEXT_CHARS = 2000
 # What sentence-transformers uses for this model (its max_seq_length); positions go up to 512.
 MINILM_MAX_TOKENS = 256
+# A paper's vector is that of its title + abstract plus TITLE_WEIGHT times that of its title alone: the
+# title names what the paper is about, and a 250-word abstract otherwise drowns it (docs/benchmarks.md;
+# titles are short, so this costs ~10% more encoding). PAPER_RECIPE numbers the ways paper vectors have
+# been made (1: title + abstract only); every vector records the one it was made with, so a new recipe
+# re-embeds the catalogue incrementally, newest first, while the older vectors keep serving.
+TITLE_WEIGHT = 0.3
+PAPER_RECIPE = 2
 
 
 def _offline() -> None:
@@ -71,6 +78,15 @@ class Embedder:
     def encode_query(self, text: str) -> np.ndarray:
         """A search query's vector (1-D). None of our models uses a query prefix."""
         return self.encode([text])[0]
+
+    def encode_papers(self, papers: list[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
+        """The vectors of papers given as (title, abstract): see TITLE_WEIGHT. Unit rows, float32."""
+        vectors = self.encode([paper_text(t, a) for t, a in papers], batch_size=batch_size)
+        titled = [i for i, (t, a) in enumerate(papers) if t.strip() and a.strip()]
+        if titled:
+            titles = self.encode([" ".join(papers[i][0].split()) for i in titled], batch_size=batch_size)
+            vectors[titled] += TITLE_WEIGHT * titles
+        return _normalise(vectors)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} dim={self.dim}>"

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from paperwire.config import get_settings
 from paperwire.latex import readable
 from paperwire.search.embeddings import DEFAULT_MODEL, Embedder, get_embedder
+from paperwire.search.english import is_english_word
 from paperwire.search.highlight import Highlighter
 from paperwire.search.keyword import (
     BONUS,
@@ -419,12 +420,14 @@ class SearchEngine:
 
     def _fixes(self, words: list[Word], top_ids: list[str]) -> dict[str, str]:
         """Unknown query token -> the word it matched (as a typo, or as the prefix being typed) most often
-        in the papers ``top_ids``."""
+        in the papers ``top_ids``. A token is unknown when neither the index nor the English dictionary
+        has it: a real word missing from the papers ("unequally") is meant as typed, and reading it as a
+        typo of a word they do hold ("equally") would turn the query's meaning around."""
         unknown = [
             (token, word.prefix)
             for word in words
             for token in plain_tokens(word.text)
-            if not self.builder.doc_freq(token)  # a word the index knows was typed as meant
+            if not self.builder.doc_freq(token) and not is_english_word(token)
         ]
         if not top_ids or not unknown:
             return {}
