@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from paperwire import __version__
 from paperwire.config import get_settings
 from paperwire.search import IndexBusy, QueryError, SearchEngine
+from paperwire.search.english import is_english_word
 from paperwire.store import Store, open_store
 from paperwire.web.common import ApiError
 from paperwire.web.head import HeadAsGet
@@ -60,6 +61,7 @@ class IndexFollower:
         try:
             if self.engine.vectors_ready():
                 self.engine.embedder().encode_query("warm up")
+                is_english_word("warm")  # the word list hybrid search consults for unknown words
         except Exception:
             log.exception("loading the embedding model failed; semantic search will retry on first use")
 
