@@ -697,7 +697,7 @@ def _local_index_states() -> dict[str, dict]:
         meta = orjson.loads(manifest.read_bytes())
         graph = GraphReader(graph_path(manifest.parent, meta["uid"]))
         graph.refresh()
-        states[f"vectors/{manifest.parent.name}"] = {"vectors": meta["rows"], "graph": graph.rows}
+        states[f"vectors/{manifest.parent.name}"] = {"vectors": meta["rows"], "graph": graph.covered}
     return states
 
 

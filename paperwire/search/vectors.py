@@ -7,7 +7,8 @@ Layout of an index directory (one per embedding model, ``<index dir>/vectors/min
     log.jsonl      append-only events: ["a", id, row, tag] add, ["r", id] remove, ["t", id, tag] retag
     manifest.json  {"rows": R, "log_bytes": L, ...}: how much of the three files is committed
     writer.lock    flock'ed by the one process that writes
-    graph-<uid>.usearch  an approximate nearest-neighbour graph over the first rows (graph.py), optional
+    graph-<uid>.usearch  an approximate nearest-neighbour graph over the live rows of the first rows
+                         (graph.py), optional
 
 A batch is appended to the three files, fsynced, and only then committed by atomically replacing the
 manifest. Readers never look past the manifest's sizes, and a writer truncates the files back to them
@@ -19,7 +20,9 @@ float32: 1.16 GB at 3M papers) and memory-mapped, so resident memory is the page
 few bytes of id table per row. Small indexes are searched exactly by brute force over the int8 rows
 (numkong's SIMD int8 dot product, ~25 ms per million rows on one core). From ``graph_min_rows`` rows on,
 the writer keeps an HNSW graph (graph.py) and search asks it for candidates, scans the rows added since
-the graph was saved, and re-scores both exactly: ~1-2 ms instead of ~75 ms at 3M papers.
+the graph was saved, and re-scores both exactly: ~1-2 ms instead of ~75 ms at 3M papers. The graph gets
+only rows alive when they are added, and is rebuilt from the live rows once most of its nodes have died
+(after a re-embedding of the whole catalogue, say), so it stays about the size of the live set.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ _BULK_BYTES = 2 << 20
 _GATHER_FRACTION = 0.25
 # Below this many rows an exact scan costs about as much as a graph search (~1 ms) and needs no upkeep.
 GRAPH_MIN_ROWS = 50_000
-# Rows appended since the graph was saved are scanned exactly; past this many the writer extends the graph.
+# Rows appended since the graph was saved are scanned exactly; past this many the writer extends the graph
+# (or rebuilds it, when more of its nodes are dead than alive).
 GRAPH_TAIL = 20_000
 
 
@@ -394,7 +398,7 @@ class VectorIndex:
         q, q_scale = quantize(query)
         q, q_scale = q[0], float(q_scale[0])
         found = None
-        if subset is None and not exact and self.use_graph and graph is not None and graph.rows:
+        if subset is None and not exact and self.use_graph and graph is not None and graph.covered:
             found = self._approximate(q, k, graph, vecs, scales, alive, dead, rows_n)
         if found is None:
             found = self._exact(q, k, vecs, scales, dead, rows_n, subset)
@@ -427,11 +431,10 @@ class VectorIndex:
     def _approximate(q, k, graph, vecs, scales, alive, dead, rows_n) -> tuple[np.ndarray, np.ndarray] | None:  # noqa: ANN001
         """Best ``k`` current rows from the graph's candidates plus an exact scan of the rows it does not
         cover, re-scored exactly; None when the graph cannot supply enough (mostly removed rows)."""
-        covered = min(graph.rows, rows_n)
-        dead_covered = int(np.searchsorted(dead, covered))
-        live_covered = covered - dead_covered
-        # Ask for more than k when removed or superseded rows (which the graph still holds) are common.
-        want = int(np.ceil(k * covered / max(1, live_covered))) + 8
+        covered = min(graph.covered, rows_n)
+        live_covered = covered - int(np.searchsorted(dead, covered))  # each of them a node
+        # Ask for more than k when nodes that died since they were added (filtered below) are common.
+        want = int(np.ceil(k * graph.size / max(1, live_covered))) + 8
         candidates = graph.search(q, want)
         candidates = candidates[candidates < covered]
         candidates = candidates[alive[candidates]]
@@ -547,7 +550,8 @@ class VectorIndex:
     def update_graph(self, progress: Callable[[int, int], None] | None = None, *, force: bool = False) -> int:
         """Build or extend the nearest-neighbour graph when it pays: once the index has ``graph_min_rows``
         rows, and then whenever more than ``graph_tail`` rows were added since (or at once with
-        ``force``). Takes the writer lock. Returns how many rows were added to the graph."""
+        ``force``). Extending rebuilds it from the live rows instead when more of its nodes are dead than
+        alive. Takes the writer lock. Returns how many nodes were added to the graph."""
         with self._mutex:
             self._begin_write()
             self._refresh()
@@ -555,13 +559,22 @@ class VectorIndex:
             for stale in self.path.glob("graph-*.usearch"):  # left by an earlier generation of the index
                 if stale != path:
                     stale.unlink()
-            covered = self._graph.rows if self._graph is not None else 0
-            if self._rows < self.graph_min_rows or self._rows == covered:
+            graph = self._graph
+            covered, nodes = (graph.covered, graph.size) if graph is not None else (0, 0)
+            if self._rows < self.graph_min_rows or self._rows <= covered:
                 return 0
             if not force and covered and self._rows - covered <= self.graph_tail:
                 return 0
             vecs, rows = self._vecs, self._rows
-        added = extend_graph(path, vecs[:rows], progress)
+            # A copy, as the graph is built outside the mutex: rows that die meanwhile become dead nodes,
+            # which readers skip anyway.
+            alive = self._alive[:rows].copy()
+            live_covered = int(np.count_nonzero(alive[:covered]))
+            if nodes - live_covered > live_covered:
+                # Mostly dead nodes (a re-embedded catalogue leaves every old row dead): searches would
+                # fetch that many more candidates and memory would hold them, so start over.
+                covered = 0
+        added = extend_graph(path, vecs[:rows], alive, covered, progress)
         _fsync_dir(self.path)
         self._refresh()
         return added
