@@ -65,7 +65,7 @@ def main() -> None:
     corpus_options(parser)
     args = parser.parse_args()
     work = args.workdir / str(args.n)
-    if not (work / "index").exists():
+    if not (work / "index" / "keyword").exists():
         raise SystemExit(f"no corpus in {work}: run python bench/search.py --n {args.n} first")
     store = Store.open(f"sqlite:///{work / 'paperwire.db'}")
     vectors_dir = work / "random-vectors"
@@ -87,7 +87,7 @@ def main() -> None:
     graph_file = next(vectors_dir.glob("graph-*.usearch"))
     print(f"# graph file: {graph_file.stat().st_size / 2**20:,.0f} MiB")
     embedder = get_embedder("minilm")
-    keyword_index = KeywordIndex(work / "index")
+    keyword_index = KeywordIndex(work / "index" / "keyword")
     engines = {
         name: SearchEngine(store, keyword_index, VectorIndex(vectors_dir, use_graph=graph), lambda: embedder)
         for name, graph in (("graph", True), ("exact", False))

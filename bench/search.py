@@ -123,7 +123,7 @@ def main() -> None:
     started = time.monotonic()
     store = build_store(work / "paperwire.db", args.n)
     print(f"# store ready in {time.monotonic() - started:.0f}s ({store.count():,} papers)", file=sys.stderr)
-    index_dir = work / "index"
+    index_dir = work / "index" / "keyword"  # where `paperwire serve` looks (bench/web.py serves this corpus)
     if args.rebuild_index and index_dir.exists():
         shutil.rmtree(index_dir)
     index = KeywordIndex(index_dir)

@@ -58,6 +58,36 @@ def test_round_trip_keeps_every_field(store: Store):
     assert got.authors[0].affiliation == "Analytical Engines Ltd"
 
 
+def test_get_many_reads_what_get_reads_and_leaves_out_deleted_and_hidden(store: Store):
+    from paperwire.store.votes import set_hidden
+
+    store.apply(
+        [
+            paper(comments="12 pages", doi="10.1/abc", version=2, title="<b>Bold</b> & $x<y$"),
+            paper("hep-th/9901001", categories=["hep-th"], published=None, updated=None),
+            paper("2401.00002"),
+            paper("2401.00003"),
+        ]
+    )
+    store.apply([Tombstone("2401.00002")])
+    set_hidden(store, "2401.00003", True)
+    wanted = ["2401.00001", "hep-th/9901001", "2401.00002", "2401.00003", "2401.99999"]
+    found = store.get_many(wanted)
+    assert sorted(found) == ["2401.00001", "hep-th/9901001"]
+    for pid, got in found.items():
+        assert got == store.get(pid)  # every field, timestamps (UTC) and flags included
+    assert found["2401.00001"].published == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert found["2401.00001"].hidden is False and found["2401.00001"].deleted is False
+    assert found["hep-th/9901001"].published is None
+    with_hidden = store.get_many(wanted, include_hidden=True)
+    assert sorted(with_hidden) == ["2401.00001", "2401.00003", "hep-th/9901001"]
+    assert with_hidden["2401.00003"].hidden is True
+    assert store.get_many([]) == {}
+    many = [f"2402.{i:05d}" for i in range(2000)]  # more than one IN (...) chunk
+    store.apply([paper(pid) for pid in many])
+    assert sorted(store.get_many(many)) == many
+
+
 def test_newer_version_replaces_older_never_the_reverse(store: Store):
     store.apply([paper(version=1, title="Old", report_no="R-1")])
     r = store.apply([paper(version=2, title="New", updated=datetime(2024, 3, 1, tzinfo=UTC))])
