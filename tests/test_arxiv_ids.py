@@ -56,3 +56,17 @@ def test_urls_without_a_scheme_as_pasted_from_an_address_bar():
 
     assert normalize_arxiv_id("arxiv.org/abs/2405.00002") == "2405.00002"
     assert normalize_arxiv_id("www.arxiv.org/pdf/2405.00002v3") == "2405.00002"
+
+
+def test_id_keys_round_trip_and_never_collide():
+    from paperwire.arxiv_ids import id_from_key, id_key
+
+    ids = [
+        "0704.0001", "0704.9999", "1412.9999", "1501.00001", "2401.14040", "2612.99999", "9912.99999",
+        "hep-th/9901001", "math/0309136", "chao-dyn/9301001", "cond-mat/0001001", "q-alg/9501001",
+        "a/0000000", "hep-th/0000001", "hep-ph/9901001", "physics/0701001",
+    ]  # fmt: skip
+    keys = [id_key(i) for i in ids]
+    assert [id_from_key(k) for k in keys] == ids
+    assert len(set(keys)) == len(keys) and all(0 < k < 2**63 for k in keys)
+    assert id_key("longarchive/9901001") is None  # no room: callers fall back to the stored id
