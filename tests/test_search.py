@@ -334,6 +334,35 @@ def test_two_phase_ranking_keeps_title_matches_when_candidates_are_cut(tmp_path,
     assert len(r.hits) == 2
 
 
+def test_candidates_ids_come_from_the_key_column_and_from_stored_ids_without_one(
+    tmp_path, sqlite_store, monkeypatch
+):
+    """Two-phase ranking reads its candidates' ids from the numeric "key" column; an id with no key
+    (an old-style archive too long to pack) is read from the stored document instead."""
+    import tantivy
+
+    from paperwire.search import service
+
+    papers = [
+        p("2402.00001", "Decoding graphs", "decoding " * 5),
+        p("hep-th/9901001", "Decoding strings", "decoding " * 4),
+        p("verylongarchive/9901002", "Decoding everything", "decoding " * 3),
+        p("0704.0001", "Decoding diphotons", "decoding " * 2),
+    ]
+    sqlite_store.apply(papers)
+    index = KeywordIndex(tmp_path / "ix")
+    index.catch_up(sqlite_store)
+    searcher = index.searcher()
+    hits = searcher.search(tantivy.Query.all_query(), limit=10).hits
+    keys = searcher.fast_field_values("key", [a for _, a in hits])
+    assert sum(k is None for k in keys) == 1
+    assert sorted(index.ids(searcher, hits)) == sorted(x.id for x in papers)
+    monkeypatch.setattr(service, "CANDIDATES", 2)  # the two-phase path, with title candidates
+    r = SearchEngine(sqlite_store, index).search("decoding", mode="keyword")
+    assert sorted(ids(r)) == sorted(x.id for x in papers)
+    assert r.total == 4
+
+
 def test_an_index_from_another_version_is_rebuilt_from_the_store(tmp_path, sqlite_store):
     import json
 

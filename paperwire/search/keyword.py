@@ -25,11 +25,12 @@ from pathlib import Path
 import tantivy
 from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
 
+from paperwire.arxiv_ids import id_from_key, id_key
 from paperwire.search.query import And, AndNot, DateRange, Node, Or, Phrase, Word
 from paperwire.store import Store, StoredPaper
 
 log = logging.getLogger("paperwire.search")
-SCHEMA_VERSION = 3  # 3: the "updated" fast field (sort by newest version)
+SCHEMA_VERSION = 4  # 3: the "updated" fast field (sort by newest version); 4: the "key" fast field
 STATE_FILE = "paperwire-index.json"
 STEM, PLAIN = "pw_stem", "pw_plain"
 
@@ -55,6 +56,7 @@ TIE_BREAK = 0.01  # BM25 scale: ties only
 ONE_TYPO, TWO_TYPOS = 5, 9
 MIN_PREFIX = 2
 PREFIX_COMPLETIONS = 64
+_DOC_FREQS_KEPT = 200_000
 # Words in at least this many papers are taken as typed correctly (no typo expansion).
 TRUSTED_WORD_DF = 20
 WRITER_HEAP = 768 * 1024 * 1024
@@ -101,6 +103,9 @@ def stem_of(token: str) -> str:
 def build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    # The id as a number (arxiv_ids.id_key): search candidates' ids are read from this column, several
+    # times faster than from the stored documents.
+    sb.add_unsigned_field("key", fast=True)
     sb.add_text_field("title", tokenizer_name=STEM, index_option="position")
     sb.add_text_field("title_plain", tokenizer_name=PLAIN, index_option="freq")
     sb.add_text_field("abstract", tokenizer_name=STEM, index_option="position")
@@ -156,6 +161,8 @@ class KeywordIndex:
         self.index.register_tokenizer(STEM, STEM_ANALYZER)
         self.index.register_tokenizer(PLAIN, PLAIN_ANALYZER)
         self._meta_mtime = self._meta_stamp()
+        # Document frequencies of words in the commit searched now (QueryBuilder.doc_freq fills it).
+        self.doc_freqs: dict[str, int] = {}
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -250,6 +257,9 @@ class KeywordIndex:
     def _document(p: StoredPaper) -> tantivy.Document:
         doc = tantivy.Document()
         doc.add_text("id", p.id)
+        key = id_key(p.id)
+        if key is not None:
+            doc.add_unsigned("key", key)
         doc.add_text("title", p.title)
         doc.add_text("title_plain", p.title)
         doc.add_text("abstract", p.abstract)
@@ -278,10 +288,18 @@ class KeywordIndex:
         if stamp != self._meta_mtime:
             self.index.reload()
             self._meta_mtime = stamp
+            self.doc_freqs = {}
         return self.index.searcher()
 
     def ids(self, searcher: tantivy.Searcher, hits: Iterable[tuple[object, tantivy.DocAddress]]) -> list[str]:
-        return [searcher.doc(address)["id"][0] for _, address in hits]
+        """The paper ids of search hits, from the "key" column (the stored document when a paper has no
+        key): a two-phase keyword search reads those of ~200 candidates."""
+        addresses = [address for _, address in hits]
+        keys = searcher.fast_field_values("key", addresses)
+        return [
+            id_from_key(key) if key else searcher.doc(address)["id"][0]
+            for key, address in zip(keys, addresses, strict=True)
+        ]
 
 
 # -- query building --------------------------------------------------------------------------------------
@@ -292,8 +310,11 @@ class QueryBuilder:
 
     def __init__(self, schema: tantivy.Schema):
         self.schema = schema
-        # Set per search: document frequencies weigh words by how specific they are.
+        # Set per search: document frequencies weigh words by how specific they are. ``doc_freqs`` keeps
+        # those already asked for in the searcher's commit (KeywordIndex.doc_freqs): a query asks for each
+        # of its words three or four times, and each asking walks every segment.
         self.searcher: tantivy.Searcher | None = None
+        self.doc_freqs: dict[str, int] = {}
 
     def _const(self, query: Query, field: str, how: str, base: float = WORD_BASE) -> Query:
         return Query.const_score_query(query, base + BONUS[(field, how)])
@@ -301,7 +322,12 @@ class QueryBuilder:
     def doc_freq(self, token: str) -> int | None:
         if self.searcher is None:
             return None
-        return self.searcher.doc_freq("text_plain", token)
+        df = self.doc_freqs.get(token)
+        if df is None:
+            df = self.searcher.doc_freq("text_plain", token)
+            if len(self.doc_freqs) < _DOC_FREQS_KEPT:
+                self.doc_freqs[token] = df
+        return df
 
     def word_base(self, df: int | None) -> float:
         """A word's base score, 95 to 105 by how rare it is: in results that match only some of the
@@ -410,11 +436,19 @@ class QueryBuilder:
 
     def _prefix(self, field: str, prefix: str) -> Query:
         """The word being typed: its most frequent completions (a short prefix like "gr" has thousands,
-        and the rare ones are not what the user is typing)."""
+        and the rare ones are not what the user is typing).
+
+        Completions with the typed word's own stem are left out: every query that asks for a prefix also
+        asks for that stem, with a bonus at least as high, so they would change no score, and their
+        posting lists are the longest ("model" completes to "models", "modeling", "modeled": a third of
+        a million postings at a million papers, each read whole)."""
         if self.searcher is None:
             return Query.fuzzy_term_query(self.schema, field, prefix, distance=0, prefix=True)
+        stem = stem_of(prefix)
         completions = [
-            term for term, _ in self.searcher.terms_with_prefix(field, prefix, limit=PREFIX_COMPLETIONS)
+            term
+            for term, _ in self.searcher.terms_with_prefix(field, prefix, limit=PREFIX_COMPLETIONS)
+            if stem_of(term) != stem
         ]
         if not completions:
             return Query.empty_query()
