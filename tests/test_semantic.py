@@ -209,3 +209,23 @@ def test_query_embeddings_are_remembered_across_index_changes(engine, sqlite_sto
     engine.vector_cache_size = engine.result_cache_size = 0
     engine.search("robot shaping clay", mode="semantic")
     assert calls[-1] == "robot shaping clay" and len(calls) == 3
+
+
+def test_matching_half_the_words_of_a_long_query_counts_for_nothing_in_hybrid(engine, monkeypatch):
+    """A minimum-should-match: a paper sharing two of a four-word query's words is no evidence of a match,
+    so closeness in meaning ranks it; a paper matching more than half keeps its keyword score. (Cosines
+    are set by hand so only the fusion is under test.)"""
+    cosines = {"2401.10001": 0.50, "2401.10002": 0.49, "2401.10003": 0.30, "2401.10004": 0.30}
+
+    def nearest(searcher, qvec, filter_queries, window):
+        return sorted(cosines.items(), key=lambda kv: -kv[1])[:window]
+
+    monkeypatch.setattr(engine, "_nearest", nearest)
+    monkeypatch.setattr(engine.vectors, "similarities", lambda ids, q: {i: cosines[i] for i in ids})
+    # 2401.10002 (neutrinos, reactors) matches 2 of the 4 words; 2401.10001 none, but is closer.
+    assert ids(engine.search("neutrino reactor kneading pastry", mode="hybrid"))[:2] == [
+        "2401.10001",
+        "2401.10002",
+    ]
+    # 3 of 4 words: the keyword match counts again and wins over the slightly closer paper.
+    assert ids(engine.search("neutrino reactor mixing pastry", mode="hybrid"))[0] == "2401.10002"

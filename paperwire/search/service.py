@@ -51,6 +51,10 @@ POOL, MAX_POOL = 100, 1000
 MEANING_WEIGHT = 1.0
 COSINE_FLOOR, COSINE_CEIL = 0.2, 0.7
 KEYWORD_EXPONENT = 3.0
+# In hybrid, a paper with at most this share of the best possible keyword score (about half the query's
+# words or fewer) gets no keyword score, like a "minimum should match" of more than half: matching 4 of
+# 8 words of a query that describes an idea is no evidence of a match, so closeness in meaning ranks it.
+KEYWORD_MIN_SHARE = 0.5
 # Papers the full keyword ranking orders, from the cheap BM25 candidate query (and as many with every
 # word in the title). Pages beyond them use the full query directly.
 CANDIDATES = 100
@@ -257,7 +261,7 @@ class SearchEngine:
         parsed = parse_query(query, as_you_type=as_you_type)
         filters = filters or Filters()
         filter_queries = self.builder.filters(filters)
-        self.builder.searcher = searcher
+        self.builder.searcher, self.builder.doc_freqs = searcher, self.keyword.doc_freqs
         relaxed = False
         # Meaning-based ranking applies to relevance-sorted queries made of words (not a date listing,
         # not arXiv's field syntax, whose users ask for exactly what they typed).
@@ -392,9 +396,11 @@ class SearchEngine:
         best = max(1, len(words)) * (WORD_BASE + IDF_BAND + max(BONUS.values())) + sum(PHRASE_BONUS.values())
         ranked = []
         for pid in dict.fromkeys([*keyword_ids, *cosines]):
-            # The exponent keeps papers matching one word of a long descriptive query from outranking
-            # papers close in meaning, while papers matching the whole query keep nearly their score.
-            kw = min(1.0, keyword_scores.get(pid, 0.0) / best) ** KEYWORD_EXPONENT
+            # The exponent keeps papers matching few words of a long descriptive query from outranking
+            # papers close in meaning, while papers matching the whole query keep nearly their score;
+            # papers matching half the words or fewer are left to the meaning side.
+            share = min(1.0, keyword_scores.get(pid, 0.0) / best)
+            kw = share**KEYWORD_EXPONENT if share > KEYWORD_MIN_SHARE else 0.0
             cos = cosines.get(pid)
             meaning = (
                 0.0
@@ -507,6 +513,7 @@ class SearchEngine:
         """The tantivy query a search for ``query`` runs first (every word required); for benchmarks."""
         parsed = parse_query(query)
         self.builder.searcher = self.keyword.searcher()
+        self.builder.doc_freqs = self.keyword.doc_freqs
         filter_queries = self.builder.filters(filters or Filters())
         if parsed.root is None:
             return with_filters(None, filter_queries)
