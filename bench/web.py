@@ -16,7 +16,8 @@ Without `--vectors` the index has no vectors, so the API's hybrid ranking runs a
 `--vectors` (after bench/hybrid.py) every distinct API query is also embedded by MiniLM on the CPU and
 searched in the nearest-neighbour graph, as on a deployment whose papers are embedded.
 
-For each: requests/s, p50/p99 latency, errors, and the ratio to `healthz`; then the server's RSS.
+For each: requests/s, p50/p99 latency, errors, the ratio to `healthz`, and the server's CPU time per
+request (all its processes; steadier than requests/s on a shared host); then the server's RSS.
 """
 
 from __future__ import annotations
@@ -129,6 +130,17 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
+def server_cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) used so far by the server's processes: per request, the cost of a
+    request, which a busy neighbour on the host changes far less than it changes requests/s."""
+    root = psutil.Process(proc.pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def server_memory(proc: subprocess.Popen) -> tuple[int, int]:
     """(sum of RSS, sum of PSS) over the server's processes: RSS counts the index pages every worker maps
     once per worker; PSS shares them out, so its sum is what the machine really holds."""
@@ -205,15 +217,18 @@ def main() -> None:
             "page cold": [f"/search?q={quote_plus(q)}&mode=keyword" for q in reversed(distinct)],
         }
         print()
-        print("| scenario | req/s | p50 ms | p99 ms | non-2xx | req/s vs healthz |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| scenario | req/s | p50 ms | p99 ms | non-2xx | req/s vs healthz | server CPU ms/request |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         baseline = None
         for name, paths in scenarios.items():
+            cpu_before = server_cpu(proc)
             result = wrk(url, paths, args.seconds, args.connections, 2)
+            requests = result["rps"] * args.seconds
+            cpu_ms = (server_cpu(proc) - cpu_before) * 1000 / max(1.0, requests)
             baseline = baseline or result["rps"]
             print(
                 f"| {name} | {result['rps']:,.0f} | {result['p50']:.1f} | {result['p99']:.1f} | "
-                f"{result['errors']} | {result['rps'] / baseline:.2f} |"
+                f"{result['errors']} | {result['rps'] / baseline:.2f} | {cpu_ms:.2f} |"
                 + (f" socket errors: {result['socket']}" if result["socket"] else "")
             )
         rss, pss = server_memory(proc)
