@@ -426,3 +426,27 @@ def test_whole_word_queries_do_not_complete_the_last_word(engine):
     assert ids(engine.search("spanish troc", mode="keyword", relax=False))[0] == "2401.00004"
     whole = engine.search("spanish trochaic", mode="keyword", as_you_type=False)
     assert ids(whole)[0] == "2401.00004" and "<mark>trochaic</mark>" in str(whole.hits[0].title_html).lower()
+
+
+def test_uncounted_search_ranks_the_same_and_its_total_is_a_lower_bound(tmp_path, sqlite_store, monkeypatch):
+    """count=False (the Hugging Face API, digests) skips counting matches beyond the candidates: the same
+    hits in the same order, on both two-phase paths (all matches in hand, and candidates cut)."""
+    from paperwire.search import service
+
+    papers = [
+        p(f"2403.{i:05d}", f"Decoding study {i}", "decoding " * (1 + i % 7) + f"model {i}", day=1 + i % 28)
+        for i in range(40)
+    ]
+    sqlite_store.apply(papers)
+    index = KeywordIndex(tmp_path / "ix")
+    index.catch_up(sqlite_store)
+    engine = SearchEngine(sqlite_store, index)
+    engine.result_cache_size = 0
+    for candidates in (100, 12):  # every match a candidate; candidates cut (ids and title candidates)
+        monkeypatch.setattr(service, "CANDIDATES", candidates)
+        for query in ("decoding", "decoding model", "decoding study"):
+            counted = engine.search(query, per_page=10, mode="keyword")
+            uncounted = engine.search(query, per_page=10, mode="keyword", count=False)
+            assert ids(uncounted) == ids(counted)
+            assert counted.total == 40
+            assert min(candidates, 40) == uncounted.total <= counted.total

@@ -105,6 +105,7 @@ class Chooser:
                 highlight=False,
                 relax=relax,
                 as_you_type=False,
+                count=False,  # ids only: no total
             )
         except QueryError as exc:
             log.info("digest topic %r skipped: %s", query, exc)

@@ -178,6 +178,7 @@ class SearchEngine:
         highlight: bool = True,
         relax: bool = True,
         as_you_type: bool = True,
+        count: bool = True,
     ) -> SearchResult:
         """Ranked hits for ``query``. Results are cached per index generation for a few seconds: a
         popular query (or a list page) costs one search however many visitors ask for it.
@@ -186,7 +187,10 @@ class SearchEngine:
         has no ascending order here (the arXiv API reverses a relevance ranking itself). ``relax=False``:
         only papers that match every word (a saved search in a digest), never "most of them".
         ``as_you_type=False``: the last word is whole, not also a prefix (API clients send finished
-        queries; completing the last word costs a third of a keyword search at a million papers)."""
+        queries; completing the last word costs a third of a keyword search at a million papers).
+        ``count=False``: for callers that show no total (the Hugging Face API, digests): a relevance search
+        then leaves the matches beyond its candidates uncounted, and ``total`` is only a lower bound
+        (counting every match of two common words costs more than ranking them)."""
         started = time.perf_counter()
         searcher = self.keyword.searcher()  # reloads when another process committed
         generation = (self.keyword._meta_mtime, len(self.vectors) if self.vectors is not None else 0)
@@ -201,6 +205,7 @@ class SearchEngine:
             highlight,
             relax,
             as_you_type,
+            count,
             generation,
         )
         now = time.monotonic()
@@ -222,6 +227,7 @@ class SearchEngine:
             highlight,
             relax,
             as_you_type,
+            count,
         )
         with self._cache_lock:
             # Expiry spread over 1-2x the lifetime: entries made in one burst do not all expire in one.
@@ -244,6 +250,7 @@ class SearchEngine:
         highlight: bool = True,
         relax: bool = True,
         as_you_type: bool = True,
+        count: bool = True,
     ) -> SearchResult:
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}")
@@ -280,7 +287,7 @@ class SearchEngine:
                 ranked, total = self._semantic(searcher, text, filter_queries, window)
             else:
                 ranked, total, relaxed = self._hybrid_pages(
-                    searcher, parsed.root, query, filter_queries, offset + per_page
+                    searcher, parsed.root, query, filter_queries, offset + per_page, count
                 )
             marked = parsed.words if highlight else []
             hits = self._hydrate_ranked(
@@ -305,7 +312,7 @@ class SearchEngine:
             result = self._run(searcher, q, by, offset, per_page, ascending)
         elif parsed.plain:
             result, relaxed = self._plain(
-                searcher, parsed.root, filter_queries, sort, offset, per_page, ascending, relax
+                searcher, parsed.root, filter_queries, sort, offset, per_page, ascending, relax, count
             )
         else:
             q = with_filters(self.builder.node(parsed.root) or tantivy.Query.empty_query(), filter_queries)
@@ -358,32 +365,34 @@ class SearchEngine:
         return ranked, len(ranked)
 
     def _hybrid_pages(
-        self, searcher, root, text: str, filter_queries, wanted: int
+        self, searcher, root, text: str, filter_queries, wanted: int, count: bool = True
     ) -> tuple[list[Ranked], int, bool]:
         """The first ``wanted`` fused results, stable across pages: block b (POOL results) is the ranking
         of a window of b * POOL less what blocks 1..b-1 showed, so that a wider window (a deeper page),
         which reorders the top, never repeats a paper on a later page or skips one."""
-        ranked, total, relaxed = self._hybrid(searcher, root, text, filter_queries, POOL)
+        ranked, total, relaxed = self._hybrid(searcher, root, text, filter_queries, POOL, count)
         # A window that came back full may have more behind it.
         shown, more, window = ranked[:POOL], len(ranked) >= POOL, POOL
         while len(shown) < wanted and more and window < MAX_POOL:
             window = min(MAX_POOL, window + POOL)
             seen = {r.id for r in shown}
-            ranked, total, relaxed = self._hybrid(searcher, root, text, filter_queries, window)
+            ranked, total, relaxed = self._hybrid(searcher, root, text, filter_queries, window, count)
             rest = [r for r in ranked if r.id not in seen]
             shown.extend(rest[:POOL])
             more = len(rest) > POOL or len(ranked) >= window
         return shown, total, relaxed
 
     def _hybrid(
-        self, searcher, root, text: str, filter_queries, window: int
+        self, searcher, root, text: str, filter_queries, window: int, count: bool = True
     ) -> tuple[list[Ranked], int, bool]:
         """Keyword and meaning, fused by score, not by rank: a paper's keyword score says how much of the
         query it matches and where (normalised to 0..1 by the best possible score), its cosine how close
         it is in meaning. Papers matching every word in the title stay on top; when the words match
         poorly (a query that describes an idea), closeness in meaning decides."""
         words, _ = self._plain_parts(root)
-        result, relaxed = self._plain(searcher, root, filter_queries, "relevance", 0, window)
+        result, relaxed = self._plain(
+            searcher, root, filter_queries, "relevance", 0, window, relax=True, count=count
+        )
         keyword_ids = self.keyword.ids(searcher, result.hits)
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
         meaning_text = self._corrected(text, words, keyword_ids[:CORRECTION_HITS])
@@ -539,6 +548,7 @@ class SearchEngine:
         per_page,
         ascending: bool = False,
         relax: bool = True,
+        count: bool = True,
     ) -> tuple[tantivy.SearchResult, bool]:
         """All words first; when fewer papers than a page match them all, accept one word fewer, and so
         on (papers matching more words still rank first: each word adds to the score)."""
@@ -546,7 +556,7 @@ class SearchEngine:
         need = max(1, len(words))
         if sort == "relevance" and words:
             ranking = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
-            found = ranking(searcher, words, phrases, filter_queries, offset, per_page)
+            found = ranking(searcher, words, phrases, filter_queries, offset, per_page, count)
             if found is not None:
                 return found, False
         result = None
@@ -558,7 +568,7 @@ class SearchEngine:
         return result, False
 
     def _two_phase(
-        self, searcher, words, phrases, filter_queries, offset: int, per_page: int
+        self, searcher, words, phrases, filter_queries, offset: int, per_page: int, count: bool = True
     ) -> Found | None:
         """Every word required, fast: the cheap candidate query counts the matches and picks the best
         CANDIDATES by BM25 (plus the best papers with every word in the title); the full ranking query
@@ -566,29 +576,34 @@ class SearchEngine:
         cheap = self.builder.candidates(words, phrases)
         if cheap is None:
             return None
-        first = searcher.search(with_filters(cheap, filter_queries), limit=CANDIDATES, count=True)
-        total = first.count or 0
+        first = searcher.search(with_filters(cheap, filter_queries), limit=CANDIDATES, count=count)
+        # Uncounted, the total is the matches seen: exact below CANDIDATES, a lower bound at it.
+        total = (first.count or 0) if count else len(first.hits)
         if total < min(per_page, 10):
             return None
-        ids = self.keyword.ids(searcher, first.hits)
         # BM25 from the candidate query breaks ties between papers the ranking scores alike. Keyed by
         # document address (same searcher), so the ranked hits need no id lookups.
         bm25 = {(a.segment_ord, a.doc): float(score) for score, a in first.hits}
-        if total > CANDIDATES:
+        full = self.builder.plain(words, phrases, len(words), light_bonus=True)
+        if len(first.hits) < CANDIDATES:
+            # Every match is a candidate: rank them all with the full query (it matches the same
+            # papers), without restricting it to their ids.
+            scored = searcher.search(with_filters(full, filter_queries), limit=total, count=False).hits
+        else:
+            ids = self.keyword.ids(searcher, first.hits)
             title_only = self.builder.candidates(words, phrases, in_title=True)
             if title_only is not None:
                 more = searcher.search(
                     with_filters(title_only, filter_queries), limit=CANDIDATES, count=False
                 )
                 ids = list(dict.fromkeys([*self.keyword.ids(searcher, more.hits), *ids]))
-        full = self.builder.plain(words, phrases, len(words), light_bonus=True)
-        q = tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.keyword.schema, "id", ids)),
-                (tantivy.Occur.Must, full),
-            ]
-        )
-        scored = searcher.search(q, limit=len(ids), count=False).hits
+            q = tantivy.Query.boolean_query(
+                [
+                    (tantivy.Occur.Must, tantivy.Query.term_set_query(self.keyword.schema, "id", ids)),
+                    (tantivy.Occur.Must, full),
+                ]
+            )
+            scored = searcher.search(q, limit=len(ids), count=False).hits
         order = sorted(
             scored,
             key=lambda hit: float(hit[0]) + TIE_BREAK * bm25.get((hit[1].segment_ord, hit[1].doc), 0.0),
@@ -597,13 +612,15 @@ class SearchEngine:
         return Found(order[offset : offset + per_page], total)
 
     def _past_two_phase(
-        self, searcher, words, phrases, filter_queries, offset: int, per_page: int
+        self, searcher, words, phrases, filter_queries, offset: int, per_page: int, count: bool = True
     ) -> Found | None:
         """A page past the first CANDIDATES results: the full ranking of every match, less the papers
         the two-phase ranking already showed on the first pages. Without this, the two orders disagree
         at the boundary and deep pages repeat papers (and skip others)."""
         served = CANDIDATES // per_page * per_page  # what the two-phase pages showed
-        first = self._two_phase(searcher, words, phrases, filter_queries, 0, served) if served else None
+        first = (
+            self._two_phase(searcher, words, phrases, filter_queries, 0, served, count) if served else None
+        )
         if first is None:
             return None
         # Compared by document address (same searcher): no id lookups.

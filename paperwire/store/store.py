@@ -108,7 +108,7 @@ class Store:
         self._update_sql = (
             f"UPDATE papers SET {', '.join(f'{c} = {mark}' for c in _ROW_COLUMNS[1:])} WHERE id = {mark}"
         )
-        self._get_many_sqls: dict[tuple[int, bool], str] = {}
+        self._in_sqls: dict[tuple[str, int, str], str] = {}
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True) -> Store:
@@ -249,37 +249,40 @@ class Store:
 
     def get_many(self, ids: Iterable[str], *, include_hidden: bool = False) -> dict[str, StoredPaper]:
         """The papers among ``ids`` that exist and are not deleted, by id. Every search hit, nearest
-        neighbour and list entry is read here, so it runs on the driver's own cursor with one SQL text per
-        chunk size: SQLAlchemy's compiling of the expanding IN and its row processing cost four times
-        SQLite's own work for a page of ten papers. Hidden papers are left out (get() still returns them)."""
-        ids = list(ids)
-        found: dict[str, StoredPaper] = {}
+        neighbour and list entry is read here. Hidden papers are left out (get() still returns them)."""
+        no = "0" if self._sqlite else "false"  # how each stores a false boolean
+        where = f" AND deleted = {no}" + ("" if include_hidden else f" AND hidden = {no}")
+        rows = self.rows_in(f"SELECT {', '.join(_PAPER_COLUMNS)} FROM papers WHERE id", list(ids), where)
+        return {row[0]: self._driver_row_to_paper(row) for row in rows}
+
+    def rows_in(self, select_where: str, ids: list[str], rest: str = "") -> list[tuple]:
+        """The rows of ``{select_where} IN (ids){rest}`` (SQL text, ids bound), in chunks, as the driver
+        returns them. For the reads every search page makes: on the driver's own cursor, with one SQL
+        text per chunk size, because SQLAlchemy's compiling of an expanding IN and its row processing
+        cost four times SQLite's own work for a page of ten papers."""
         if not ids:
-            return found
+            return []
+        rows: list[tuple] = []
         with self.engine.connect() as conn:
             cursor = conn.connection.driver_connection.cursor()
             try:
                 for chunk in _chunks(ids):
-                    cursor.execute(self._get_many_sql(len(chunk), include_hidden), chunk)
-                    for row in cursor.fetchall():
-                        found[row[0]] = self._driver_row_to_paper(row)
+                    key = (select_where, len(chunk), rest)
+                    sql = self._in_sqls.get(key)
+                    if sql is None:
+                        mark = "?" if self._sqlite else "%s"
+                        sql = self._in_sqls[key] = (
+                            f"{select_where} IN ({', '.join([mark] * len(chunk))}){rest}"
+                        )
+                    cursor.execute(sql, chunk)
+                    rows.extend(cursor.fetchall())
             finally:
                 cursor.close()
-        return found
+        return rows
 
-    def _get_many_sql(self, n: int, include_hidden: bool) -> str:
-        key = (n, include_hidden)
-        sql = self._get_many_sqls.get(key)
-        if sql is None:
-            mark = "?" if self._sqlite else "%s"
-            no = "0" if self._sqlite else "false"  # how each stores a false boolean
-            hidden = "" if include_hidden else f" AND hidden = {no}"
-            sql = (
-                f"SELECT {', '.join(_PAPER_COLUMNS)} FROM papers WHERE id IN ({', '.join([mark] * n)})"
-                f" AND deleted = {no}{hidden}"
-            )
-            self._get_many_sqls[key] = sql
-        return sql
+    def driver_time(self, value: datetime | str | None) -> datetime | None:
+        """A timestamp column as the driver returns it, in UTC (SQLite gives the text SQLAlchemy wrote)."""
+        return parse_time_text(value) if self._sqlite else _utc(value)
 
     def _driver_row_to_paper(self, row: tuple) -> StoredPaper:
         """A row of ``_PAPER_COLUMNS`` as the driver returns it: SQLite gives timestamps as the text
@@ -289,10 +292,6 @@ class Store:
             metadata_date, comments, journal_ref, doi, report_no, license_, source, deleted,
             change_seq, trending_score, upvotes, external_upvotes, hidden,
         )  = row  # fmt: skip
-        if self._sqlite:
-            published, updated = parse_time_text(published), parse_time_text(updated)
-        else:
-            published, updated = _utc(published), _utc(updated)
         return StoredPaper(
             id=pid,
             version=version,
@@ -300,8 +299,8 @@ class Store:
             abstract=abstract,
             authors=[Author(a["name"], a.get("affiliation")) for a in orjson.loads(authors)],
             categories=categories.split() if categories else [],
-            published=published,
-            updated=updated,
+            published=self.driver_time(published),
+            updated=self.driver_time(updated),
             metadata_date=metadata_date,
             comments=comments,
             journal_ref=journal_ref,

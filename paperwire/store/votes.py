@@ -323,15 +323,13 @@ def daily_entry(store: Store, paper_id: str) -> DailyEntry | None:
 
 def daily_entries(store: Store, paper_ids: list[str]) -> dict[str, DailyEntry]:
     """The daily listings of these papers (those that have one), in one query: a page of hits."""
-    if not paper_ids:
-        return {}
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(daily_papers).where(daily_papers.c.paper_id.in_(list(paper_ids)))).all()
+    rows = store.rows_in(
+        "SELECT paper_id, day, submitted_at, submitted_by, submitter_name FROM daily_papers WHERE paper_id",
+        list(paper_ids),
+    )
     return {
-        r.paper_id: DailyEntry(
-            r.paper_id, _utc(r.day).date(), _utc(r.submitted_at), r.submitted_by, r.submitter_name
-        )
-        for r in rows
+        pid: DailyEntry(pid, store.driver_time(day).date(), store.driver_time(at), by, name)
+        for pid, day, at, by, name in rows
     }
 
 

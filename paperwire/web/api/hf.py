@@ -50,9 +50,9 @@ def search_papers(
 ) -> Response:
     """What ``HfApi.list_papers(query=..., limit=...)`` and ``hf papers search`` call: the best matches
     (hybrid keyword and meaning ranking), as the Hub's list items."""
-    # The Hub's list items carry no highlights: skip marking the text.
+    # The Hub's list items carry no highlights and the list no total: skip marking and counting.
     result = get_engine(request).search(
-        q, page=1, per_page=limit, mode="hybrid", highlight=False, as_you_type=False
+        q, page=1, per_page=limit, mode="hybrid", highlight=False, as_you_type=False, count=False
     )
     entries = daily_entries(get_engine(request).store, [hit.id for hit in result.hits])
     return _json([hf_item(hit.paper, entries.get(hit.id)) for hit in result.hits])
