@@ -450,3 +450,11 @@ def test_uncounted_search_ranks_the_same_and_its_total_is_a_lower_bound(tmp_path
             assert ids(uncounted) == ids(counted)
             assert counted.total == 40
             assert min(candidates, 40) == uncounted.total <= counted.total
+
+
+def test_uncounted_field_syntax_and_relaxed_searches_match_the_counted_ones(engine):
+    for query in ("ti:decoding", "speculative ANDNOT draft", "decoding zebra", '"speculative decoding"'):
+        counted = engine.search(query, mode="keyword")
+        uncounted = engine.search(query, mode="keyword", count=False)
+        assert ids(uncounted) == ids(counted) and uncounted.relaxed == counted.relaxed, query
+        assert len(uncounted.hits) <= uncounted.total <= counted.total

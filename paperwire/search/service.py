@@ -19,7 +19,7 @@ from paperwire.config import get_settings
 from paperwire.latex import readable
 from paperwire.search.embeddings import DEFAULT_MODEL, Embedder, get_embedder
 from paperwire.search.english import is_english_word
-from paperwire.search.highlight import Highlighter
+from paperwire.search.highlight import Highlighter, Mark
 from paperwire.search.keyword import (
     BONUS,
     IDF_BAND,
@@ -72,9 +72,36 @@ class Hit:
     id: str
     score: float
     paper: StoredPaper
-    title_html: Markup
-    abstract_html: Markup  # a snippet around the matches (the whole abstract when short)
     matched: list[str] = field(default_factory=list)  # why it matched
+    # What title_html and abstract_html are made of. They are made when first read: API clients that
+    # show neither (the Hugging Face API, digests' topic searches) do not pay for escaping and LaTeX.
+    highlighter: Highlighter | None = field(default=None, repr=False, compare=False)
+    title_marks: list[Mark] = field(default_factory=list, repr=False, compare=False)
+    abstract_marks: list[Mark] = field(default_factory=list, repr=False, compare=False)
+    _html: dict[str, Markup] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def title_html(self) -> Markup:
+        """The title, escaped, its LaTeX as Unicode, matched words in <mark>."""
+        html = self._html.get("title")
+        if html is None:
+            # What a reader sees has its LaTeX turned into Unicode; the marks (why it matched) are taken
+            # on the text as stored, which is what the index matched.
+            title = readable(self.paper.title)
+            highlighter = self.highlighter or Highlighter([])
+            html = highlighter.html(title, self.title_marks if title == self.paper.title else None)
+            self._html["title"] = html
+        return html
+
+    @property
+    def abstract_html(self) -> Markup:
+        """A snippet around the matches (the whole abstract when short), escaped, LaTeX as Unicode."""
+        html = self._html.get("abstract")
+        if html is None:
+            highlighter = self.highlighter or Highlighter([])
+            html = highlighter.snippet(self.paper.abstract, marks=self.abstract_marks, display=readable)
+            self._html["abstract"] = html
+        return html
 
     @property
     def title(self) -> str:
@@ -316,7 +343,7 @@ class SearchEngine:
             )
         else:
             q = with_filters(self.builder.node(parsed.root) or tantivy.Query.empty_query(), filter_queries)
-            result = self._run(searcher, q, sort, offset, per_page, ascending)
+            result = self._run(searcher, q, sort, offset, per_page, ascending, count)
         # Without highlights (API clients that show none) the hits skip marking their text, a third of a
         # keyword search's time at a million papers.
         hits = self._hydrate(
@@ -325,7 +352,8 @@ class SearchEngine:
         return SearchResult(
             query=query,
             hits=hits,
-            total=result.count or 0,
+            # Uncounted: at least what this page reached.
+            total=result.count if result.count is not None else offset + len(result.hits),
             page=page,
             per_page=per_page,
             mode="keyword",
@@ -562,8 +590,9 @@ class SearchEngine:
         result = None
         for at_least in range(need, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
-            result = self._run(searcher, q, sort, offset, per_page, ascending)
-            if (result.count or 0) >= min(per_page, 10) or at_least == 1 or not relax:
+            result = self._run(searcher, q, sort, offset, per_page, ascending, count)
+            found = result.count if count else offset + len(result.hits)
+            if (found or 0) >= min(per_page, 10) or at_least == 1 or not relax:
                 return result, at_least < need
         return result, False
 
@@ -634,15 +663,21 @@ class SearchEngine:
 
     @staticmethod
     def _run(
-        searcher, q: tantivy.Query, sort: str, offset: int, per_page: int, ascending: bool = False
+        searcher,
+        q: tantivy.Query,
+        sort: str,
+        offset: int,
+        per_page: int,
+        ascending: bool = False,
+        count: bool = True,
     ) -> tantivy.SearchResult:
         if sort == "relevance":
-            return searcher.search(q, limit=per_page, offset=offset, count=True)
+            return searcher.search(q, limit=per_page, offset=offset, count=count)
         return searcher.search(
             q,
             limit=per_page,
             offset=offset,
-            count=True,
+            count=count,
             order_by_field=SORT_FIELDS[sort],
             order=tantivy.Order.Asc if ascending else tantivy.Order.Desc,
         )
@@ -663,19 +698,17 @@ class SearchEngine:
     def _hit(paper: StoredPaper, score: float, highlighter: Highlighter) -> Hit:
         title_marks = highlighter.marks(paper.title)
         abstract_marks = highlighter.marks(paper.abstract)
-        authors_marks = highlighter.marks("; ".join(a.name for a in paper.authors))
-        # What a reader sees has its LaTeX turned into Unicode; the marks above (why it matched) are
-        # taken on the text as stored, which is what the index matched.
-        title = readable(paper.title)
+        authors_marks = highlighter.marks("; ".join(a.name for a in paper.authors)) if highlighter else []
         return Hit(
             id=paper.id,
             score=score,
             paper=paper,
-            title_html=highlighter.html(title, title_marks if title == paper.title else None),
-            abstract_html=highlighter.snippet(paper.abstract, marks=abstract_marks, display=readable),
             matched=highlighter.why(
                 {"title": title_marks, "abstract": abstract_marks, "authors": authors_marks}
             ),
+            highlighter=highlighter,
+            title_marks=title_marks,
+            abstract_marks=abstract_marks,
         )
 
 
