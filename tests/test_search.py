@@ -430,7 +430,7 @@ def test_whole_word_queries_do_not_complete_the_last_word(engine):
 
 def test_uncounted_search_ranks_the_same_and_its_total_is_a_lower_bound(tmp_path, sqlite_store, monkeypatch):
     """count=False (the Hugging Face API, digests) skips counting matches beyond the candidates: the same
-    hits in the same order, on both two-phase paths (all matches in hand, and candidates cut)."""
+    hits in the same order, whether every match is a candidate or the candidates are cut."""
     from paperwire.search import service
 
     papers = [

@@ -613,26 +613,25 @@ class SearchEngine:
         # BM25 from the candidate query breaks ties between papers the ranking scores alike. Keyed by
         # document address (same searcher), so the ranked hits need no id lookups.
         bm25 = {(a.segment_ord, a.doc): float(score) for score, a in first.hits}
-        full = self.builder.plain(words, phrases, len(words), light_bonus=True)
-        if len(first.hits) < CANDIDATES:
-            # Every match is a candidate: rank them all with the full query (it matches the same
-            # papers), without restricting it to their ids.
-            scored = searcher.search(with_filters(full, filter_queries), limit=total, count=False).hits
-        else:
-            ids = self.keyword.ids(searcher, first.hits)
+        ids = self.keyword.ids(searcher, first.hits)
+        if len(first.hits) == CANDIDATES:  # there may be more: add the best with every word in the title
             title_only = self.builder.candidates(words, phrases, in_title=True)
             if title_only is not None:
                 more = searcher.search(
                     with_filters(title_only, filter_queries), limit=CANDIDATES, count=False
                 )
                 ids = list(dict.fromkeys([*self.keyword.ids(searcher, more.hits), *ids]))
-            q = tantivy.Query.boolean_query(
-                [
-                    (tantivy.Occur.Must, tantivy.Query.term_set_query(self.keyword.schema, "id", ids)),
-                    (tantivy.Occur.Must, full),
-                ]
-            )
-            scored = searcher.search(q, limit=len(ids), count=False).hits
+        # Restricted to the candidates by id even when they are every match: the full query's "at least n
+        # of the words" walks the union of the words' postings, not their intersection (a rare word with
+        # a common one: tens of milliseconds instead of one).
+        full = self.builder.plain(words, phrases, len(words), light_bonus=True)
+        q = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(self.keyword.schema, "id", ids)),
+                (tantivy.Occur.Must, full),
+            ]
+        )
+        scored = searcher.search(q, limit=len(ids), count=False).hits
         order = sorted(
             scored,
             key=lambda hit: float(hit[0]) + TIE_BREAK * bm25.get((hit[1].segment_ord, hit[1].doc), 0.0),
