@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,12 +30,13 @@ _SEQ_NAME = "papers"
 _ROW_COLUMNS = (*PREPARED_COLUMNS[:DIGEST], "deleted", "content_hash", "change_seq")
 # SQLite allows 32,766 bound parameters per statement; stay far below it for IN (...) lists.
 _IN_CHUNK = 900
-# What get_many reads, in the order _driver_row_to_paper unpacks.
+# What get_many reads, in this order (_DriverRow).
 _PAPER_COLUMNS = (
     "id", "version", "title", "abstract", "authors", "categories", "primary_category", "published",
     "updated", "metadata_date", "comments", "journal_ref", "doi", "report_no", "license", "source",
     "deleted", "change_seq", "trending_score", "upvotes", "external_upvotes", "hidden",
 )  # fmt: skip
+_DriverRow = namedtuple("_DriverRow", _PAPER_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -285,35 +287,16 @@ class Store:
         return parse_time_text(value) if self._sqlite else _utc(value)
 
     def _driver_row_to_paper(self, row: tuple) -> StoredPaper:
-        """A row of ``_PAPER_COLUMNS`` as the driver returns it: SQLite gives timestamps as the text
-        SQLAlchemy wrote (UTC) and booleans as 0/1; PostgreSQL gives datetimes and booleans."""
-        (
-            pid, version, title, abstract, authors, categories, _primary, published, updated,
-            metadata_date, comments, journal_ref, doi, report_no, license_, source, deleted,
-            change_seq, trending_score, upvotes, external_upvotes, hidden,
-        )  = row  # fmt: skip
-        return StoredPaper(
-            id=pid,
-            version=version,
-            title=title,
-            abstract=abstract,
-            authors=[Author(a["name"], a.get("affiliation")) for a in orjson.loads(authors)],
-            categories=categories.split() if categories else [],
-            published=self.driver_time(published),
-            updated=self.driver_time(updated),
-            metadata_date=metadata_date,
-            comments=comments,
-            journal_ref=journal_ref,
-            doi=doi,
-            report_no=report_no,
-            license=license_,
-            source=source,
-            change_seq=change_seq,
-            deleted=bool(deleted),
-            trending_score=trending_score,
-            upvotes=upvotes,
-            external_upvotes=external_upvotes,
-            hidden=bool(hidden),
+        """A row of ``_PAPER_COLUMNS`` as the driver returns it (SQLite: timestamps as the text SQLAlchemy
+        wrote, booleans as 0/1), made into what SQLAlchemy's rows give ``_row_to_paper``."""
+        r = _DriverRow._make(row)
+        return _row_to_paper(
+            r._replace(
+                published=self.driver_time(r.published),
+                updated=self.driver_time(r.updated),
+                deleted=bool(r.deleted),
+                hidden=bool(r.hidden),
+            )
         )
 
     def count(self) -> int:
