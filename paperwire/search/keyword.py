@@ -161,8 +161,8 @@ class KeywordIndex:
         self.index.register_tokenizer(STEM, STEM_ANALYZER)
         self.index.register_tokenizer(PLAIN, PLAIN_ANALYZER)
         self._meta_mtime = self._meta_stamp()
-        # Document frequencies of words in the commit searched now (QueryBuilder.doc_freq fills it).
-        self.doc_freqs: dict[str, int] = {}
+        # Document frequencies of words in the commit searched now (doc_freq), emptied on reload.
+        self._doc_freqs: dict[str, int] = {}
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -288,8 +288,18 @@ class KeywordIndex:
         if stamp != self._meta_mtime:
             self.index.reload()
             self._meta_mtime = stamp
-            self.doc_freqs = {}
+            self._doc_freqs = {}
         return self.index.searcher()
+
+    def doc_freq(self, searcher: tantivy.Searcher, token: str) -> int:
+        """How many papers hold ``token`` (unstemmed), remembered for the current commit: a query asks
+        for each of its words three or four times, and each asking walks every segment."""
+        df = self._doc_freqs.get(token)
+        if df is None:
+            df = searcher.doc_freq("text_plain", token)
+            if len(self._doc_freqs) < _DOC_FREQS_KEPT:
+                self._doc_freqs[token] = df
+        return df
 
     def ids(self, searcher: tantivy.Searcher, hits: Iterable[tuple[object, tantivy.DocAddress]]) -> list[str]:
         """The paper ids of search hits, from the "key" column (the stored document when a paper has no
@@ -308,13 +318,12 @@ class KeywordIndex:
 class QueryBuilder:
     """Turns the parsed query language into tantivy queries for one schema."""
 
-    def __init__(self, schema: tantivy.Schema):
+    def __init__(self, schema: tantivy.Schema, index: KeywordIndex | None = None):
         self.schema = schema
-        # Set per search: document frequencies weigh words by how specific they are. ``doc_freqs`` keeps
-        # those already asked for in the searcher's commit (KeywordIndex.doc_freqs): a query asks for each
-        # of its words three or four times, and each asking walks every segment.
+        # Set per search: document frequencies weigh words by how specific they are. The index, when
+        # given, remembers them per commit (KeywordIndex.doc_freq).
         self.searcher: tantivy.Searcher | None = None
-        self.doc_freqs: dict[str, int] = {}
+        self.index = index
 
     def _const(self, query: Query, field: str, how: str, base: float = WORD_BASE) -> Query:
         return Query.const_score_query(query, base + BONUS[(field, how)])
@@ -322,12 +331,9 @@ class QueryBuilder:
     def doc_freq(self, token: str) -> int | None:
         if self.searcher is None:
             return None
-        df = self.doc_freqs.get(token)
-        if df is None:
-            df = self.searcher.doc_freq("text_plain", token)
-            if len(self.doc_freqs) < _DOC_FREQS_KEPT:
-                self.doc_freqs[token] = df
-        return df
+        if self.index is None:
+            return self.searcher.doc_freq("text_plain", token)
+        return self.index.doc_freq(self.searcher, token)
 
     def word_base(self, df: int | None) -> float:
         """A word's base score, 95 to 105 by how rare it is: in results that match only some of the

@@ -72,10 +72,10 @@ class Hit:
     id: str
     score: float
     paper: StoredPaper
-    matched: list[str] = field(default_factory=list)  # why it matched
     # What title_html and abstract_html are made of. They are made when first read: API clients that
     # show neither (the Hugging Face API, digests' topic searches) do not pay for escaping and LaTeX.
-    highlighter: Highlighter | None = field(default=None, repr=False, compare=False)
+    highlighter: Highlighter = field(repr=False, compare=False)
+    matched: list[str] = field(default_factory=list)  # why it matched
     title_marks: list[Mark] = field(default_factory=list, repr=False, compare=False)
     abstract_marks: list[Mark] = field(default_factory=list, repr=False, compare=False)
     _html: dict[str, Markup] = field(default_factory=dict, repr=False, compare=False)
@@ -88,8 +88,7 @@ class Hit:
             # What a reader sees has its LaTeX turned into Unicode; the marks (why it matched) are taken
             # on the text as stored, which is what the index matched.
             title = readable(self.paper.title)
-            highlighter = self.highlighter or Highlighter([])
-            html = highlighter.html(title, self.title_marks if title == self.paper.title else None)
+            html = self.highlighter.html(title, self.title_marks if title == self.paper.title else None)
             self._html["title"] = html
         return html
 
@@ -98,8 +97,7 @@ class Hit:
         """A snippet around the matches (the whole abstract when short), escaped, LaTeX as Unicode."""
         html = self._html.get("abstract")
         if html is None:
-            highlighter = self.highlighter or Highlighter([])
-            html = highlighter.snippet(self.paper.abstract, marks=self.abstract_marks, display=readable)
+            html = self.highlighter.snippet(self.paper.abstract, marks=self.abstract_marks, display=readable)
             self._html["abstract"] = html
         return html
 
@@ -159,7 +157,7 @@ class SearchEngine:
     ):
         self.store = store
         self.keyword = keyword
-        self.builder = QueryBuilder(keyword.schema)
+        self.builder = QueryBuilder(keyword.schema, keyword)
         self.vectors = vectors
         self.vectors_dir: Path | None = None  # where open_vectors() looks for vectors built later
         self.result_cache_size = RESULT_CACHE_SIZE  # 0 turns the cache off (benchmarks of the search itself)
@@ -295,7 +293,7 @@ class SearchEngine:
         parsed = parse_query(query, as_you_type=as_you_type)
         filters = filters or Filters()
         filter_queries = self.builder.filters(filters)
-        self.builder.searcher, self.builder.doc_freqs = searcher, self.keyword.doc_freqs
+        self.builder.searcher = searcher
         relaxed = False
         # Meaning-based ranking applies to relevance-sorted queries made of words (not a date listing,
         # not arXiv's field syntax, whose users ask for exactly what they typed).
@@ -550,7 +548,6 @@ class SearchEngine:
         """The tantivy query a search for ``query`` runs first (every word required); for benchmarks."""
         parsed = parse_query(query)
         self.builder.searcher = self.keyword.searcher()
-        self.builder.doc_freqs = self.keyword.doc_freqs
         filter_queries = self.builder.filters(filters or Filters())
         if parsed.root is None:
             return with_filters(None, filter_queries)
@@ -697,7 +694,7 @@ class SearchEngine:
     def _hit(paper: StoredPaper, score: float, highlighter: Highlighter) -> Hit:
         title_marks = highlighter.marks(paper.title)
         abstract_marks = highlighter.marks(paper.abstract)
-        authors_marks = highlighter.marks("; ".join(a.name for a in paper.authors)) if highlighter else []
+        authors_marks = highlighter.marks("; ".join(a.name for a in paper.authors))
         return Hit(
             id=paper.id,
             score=score,

@@ -37,6 +37,7 @@ _PAPER_COLUMNS = (
     "deleted", "change_seq", "trending_score", "upvotes", "external_upvotes", "hidden",
 )  # fmt: skip
 _DriverRow = namedtuple("_DriverRow", _PAPER_COLUMNS)
+_SELECT_PAPERS_BY_ID = f"SELECT {', '.join(_PAPER_COLUMNS)} FROM papers WHERE id"
 
 
 @dataclass(slots=True)
@@ -254,7 +255,7 @@ class Store:
         neighbour and list entry is read here. Hidden papers are left out (get() still returns them)."""
         no = "0" if self._sqlite else "false"  # how each stores a false boolean
         where = f" AND deleted = {no}" + ("" if include_hidden else f" AND hidden = {no}")
-        rows = self.rows_in(f"SELECT {', '.join(_PAPER_COLUMNS)} FROM papers WHERE id", list(ids), where)
+        rows = self.rows_in(_SELECT_PAPERS_BY_ID, list(ids), where)
         return {row[0]: self._driver_row_to_paper(row) for row in rows}
 
     def rows_in(self, select_where: str, ids: list[str], rest: str = "") -> list[tuple]:
