@@ -458,3 +458,32 @@ def test_uncounted_field_syntax_and_relaxed_searches_match_the_counted_ones(engi
         uncounted = engine.search(query, mode="keyword", count=False)
         assert ids(uncounted) == ids(counted) and uncounted.relaxed == counted.relaxed, query
         assert len(uncounted.hits) <= uncounted.total <= counted.total
+
+
+def test_hits_find_the_words_in_their_text_only_when_asked(engine, monkeypatch):
+    """Finding the query's words in each hit's text is for pages and highlights: a caller reading only
+    ids and scores (the Hugging Face API) must not pay for it, and a reader pays once per field."""
+    from paperwire.search.highlight import Highlighter
+
+    calls = []
+    marks = Highlighter.marks
+    monkeypatch.setattr(Highlighter, "marks", lambda self, text: calls.append(text) or marks(self, text))
+    hits = engine.search("speculatve decodng", mode="keyword", per_page=5).hits
+    assert hits and calls == []
+    assert "typo" in " ".join(hits[0].matched)  # title, abstract and authors looked at
+    assert len(calls) == 3
+    assert "<mark>" in str(hits[0].title_html) + str(hits[0].abstract_html)
+    assert len(calls) == 3  # the HTML reuses the marks
+
+
+@pytest.mark.parametrize("formula", ["", " of $\\alpha$-models"])
+def test_snippet_marks_the_window_it_shows(formula):
+    """The snippet reuses the marks found on the whole abstract when its window needs no conversion, and
+    finds them again on the converted text when it holds LaTeX (offsets change)."""
+    from paperwire.latex import readable
+    from paperwire.search.highlight import Highlighter
+
+    text = "Filler words come first here. " * 20 + f"We study speculative decoding{formula} and decoding."
+    snippet = str(Highlighter(["decoding"]).snippet(text, display=readable))
+    assert snippet.startswith("… ") and snippet.count("<mark>decoding</mark>") == 2
+    assert ("α-models" in snippet) == bool(formula) and "$" not in snippet

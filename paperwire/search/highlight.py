@@ -109,7 +109,7 @@ class Highlighter:
         marks = self.marks(text) if marks is None else marks
         if len(text) <= width or not marks:
             end = len(text) if len(text) <= width else text.rfind(" ", 0, width) or width
-            return self._window(text, 0, end, [m for m in marks if m.end <= end], display)
+            return self._window(text, 0, end, marks, display)
         best_start, best_score = 0, -1
         for i, first in enumerate(marks):
             window = [m for m in marks[i:] if m.end - first.start <= width]
@@ -125,22 +125,28 @@ class Highlighter:
         if end < len(text):
             space = text.rfind(" ", start, end)
             end = space if space > best_start else end
-        inner = [m for m in marks if m.start >= start and m.end <= end]
-        return self._window(text, start, end, inner, display)
+        return self._window(text, start, end, marks, display)
 
     def _window(
         self, text: str, start: int, end: int, marks: list[Mark], display: Callable[[str], str] | None
     ) -> Markup:
-        if display is None:
-            inner = [Mark(m.start - start, m.end - start, m.query_word, m.how) for m in marks]
-            body = self.html(text[start:end], inner)
-        else:
+        """text[start:end] as HTML, ``marks`` (found on the whole text) marked where they fall inside."""
+        if display is not None:
             # Never cut inside $...$: widen the window to whole formulas before converting it.
             if text.count("$", 0, start) % 2:
                 start = text.rfind("$", 0, start)
             if text.count("$", start, end) % 2 and (close := text.find("$", end)) != -1:
                 end = close + 1
-            shown = display(text[start:end])
+        window = text[start:end]
+        shown = window if display is None else display(window)
+        if shown == window:  # most abstracts: nothing to convert, so the marks found on the text stand
+            inner = [
+                Mark(m.start - start, m.end - start, m.query_word, m.how)
+                for m in marks
+                if m.start >= start and m.end <= end
+            ]
+            body = self.html(shown, inner)
+        else:
             body = self.html(shown, self.marks(shown))
         return (
             (Markup("… ") if start else Markup("")) + body + (Markup(" …") if end < len(text) else Markup(""))
