@@ -246,3 +246,35 @@ def test_concurrent_writers_and_a_catching_up_reader_miss_nothing(db_url):
     assert sorted(seen.values()) == list(range(1, total + 1))
     for s in [*writers, reader]:
         s.close()
+
+
+def test_sqlite_readers_on_several_threads_reuse_the_pools_connections(sqlite_store):
+    """A web process's request threads, all reading at once, round after round, share the pool's
+    connections: none is closed on return and opened again (a new SQLite connection re-reads the schema
+    and starts with an empty page cache)."""
+    import threading
+
+    from sqlalchemy import event
+
+    from paperwire.store.engine import SQLITE_POOL_SIZE
+
+    sqlite_store.apply([Paper(id=f"2401.{i:05d}", title=f"T{i}", abstract="A.") for i in range(20)])
+    sqlite_store.engine.dispose()
+    opened = []
+    event.listen(sqlite_store.engine, "connect", lambda *_: opened.append(1))
+    together = threading.Barrier(SQLITE_POOL_SIZE)
+
+    def read() -> None:
+        for _ in range(5):
+            with sqlite_store.engine.connect() as conn:
+                together.wait()  # every thread holds a connection at this moment
+                assert conn.exec_driver_sql("SELECT count(*) FROM papers").scalar() == 20
+            assert len(sqlite_store.get_many([f"2401.{i:05d}" for i in range(10)])) == 10
+            together.wait()
+
+    threads = [threading.Thread(target=read) for _ in range(SQLITE_POOL_SIZE)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == SQLITE_POOL_SIZE

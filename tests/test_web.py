@@ -217,3 +217,28 @@ def test_head_requests_answer_like_get_without_a_body(site):
         assert r.status_code == 200 and r.content == b"", path
         assert r.headers["content-type"] == httpx.get(site.url + path).headers["content-type"]
     assert httpx.head(site.url + "/papers/2401.99999").status_code == 404
+
+
+def test_a_web_process_works_on_as_many_requests_at_once_as_configured(env, monkeypatch):
+    """Handlers run on anyio's thread pool; PAPERWIRE_WEB_THREADS (default 4) caps it instead of anyio's
+    40, which on a few cores only made requests queue for the GIL and open database connections."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    from paperwire.config import SettingsError, get_settings
+    from paperwire.web.app import create_app
+
+    monkeypatch.setenv("PAPERWIRE_WEB_THREADS", "3")
+    store = Store.open(env["PAPERWIRE_DATABASE_URL"])
+    app = create_app(store)
+
+    @app.get("/_threads")
+    async def threads() -> dict:
+        return {"tokens": anyio.to_thread.current_default_thread_limiter().total_tokens}
+
+    with TestClient(app) as client:
+        assert client.get("/_threads").json() == {"tokens": 3}
+    store.close()
+    monkeypatch.setenv("PAPERWIRE_WEB_THREADS", "0")
+    with pytest.raises(SettingsError, match="PAPERWIRE_WEB_THREADS"):
+        get_settings()

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_POOL_SIZE = 8
 # Any constant: serialises concurrent `alembic upgrade` runs of several processes on one PostgreSQL.
 _MIGRATION_LOCK_KEY = 7_245_119_001
 
@@ -17,7 +18,12 @@ def create_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+        # A pool larger than a web process's threads (PAPERWIRE_WEB_THREADS) plus its background ones: a
+        # connection past the pool is closed when returned, and a new one re-reads the schema and starts
+        # with an empty page cache.
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=SQLITE_POOL_SIZE
+        )
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -127,6 +128,9 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
+        # Sync handlers run on anyio's thread pool, 40 threads by default: on a few cores that many
+        # requests at once only queue for the GIL, and each past the store's pool opens a connection.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         follower.start()
         mail_worker.start()
         yield
