@@ -530,7 +530,15 @@ class QueryBuilder:
         required: list[tuple[Occur, Query]] = [(Occur.Must, q) for q in phrase_clauses]
         if clauses:
             at_least = max(1, min(min_match, len(clauses)))
-            required.append((Occur.Must, Query.boolean_query([(Occur.Should, q) for q in clauses], at_least)))
+            if at_least == len(clauses):
+                # Every word: an intersection, which skips through the posting lists (and, restricted to
+                # candidates, seeks straight to them), where "at least n of n" walks their union. Must
+                # clauses add their scores like Should ones, so the ranking is the same.
+                required += [(Occur.Must, q) for q in clauses]
+            else:
+                required.append(
+                    (Occur.Must, Query.boolean_query([(Occur.Should, q) for q in clauses], at_least))
+                )
         bonus = self._plain_bonus(words, light=light_bonus)
         return Query.boolean_query(required + [(Occur.Should, b) for b in bonus])
 
