@@ -310,3 +310,27 @@ def test_similarities_of_some_ids(tmp_path):
     assert got[names[7]] == pytest.approx(1.0, abs=0.01)
     assert got[names[150]] == pytest.approx(float(vecs[150] @ query), abs=0.02)
     assert index.similarities([], query) == {}
+
+
+def test_old_style_ids_after_a_table_of_new_ones(tmp_path, monkeypatch):
+    """Ids longer than every id already merged into the sorted table (hep-th/9901001 after 2401.00001):
+    added, replaced, looked up one by one and in bulk, by the writer and by a following reader."""
+    monkeypatch.setattr(vectors_module, "_RECENT_MAX", 10)  # merge the new-style ids into the table early
+    vecs = unit(300, seed=5)
+    short = ids(200)
+    long = [f"hep-th/99{i:05d}" for i in range(100)]
+    writer = VectorIndex(tmp_path / "v", DIM)
+    follower = VectorIndex(tmp_path / "v", DIM)
+    writer.add(short, vecs[:200])
+    assert len(follower) == 200 and follower._sorted_ids.dtype.itemsize == len(short[0])
+    writer.add(long, vecs[200:])
+    writer.add(long[:5], vecs[:5])  # replaced: each found again through the narrower table
+    for index in (writer, follower, VectorIndex(tmp_path / "v", DIM)):
+        assert len(index) == 300
+        assert index.has(long[7]) and not index.has("hep-th/9999999") and index.has(short[3])
+        assert float(index.vector(long[0]) @ vecs[0]) > 0.99
+        assert set(index.similarities([long[9], short[9], "hep-th/9999999"], vecs[209])) == {
+            long[9],
+            short[9],
+        }
+        assert index.search(vecs[250], 1)[0] == [long[50]]

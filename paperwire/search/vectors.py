@@ -296,6 +296,10 @@ class VectorIndex:
         row = self._recent.get(key)
         if row is not None:
             return row
+        if len(key) > self._sorted_ids.dtype.itemsize:
+            # Longer than every id in the table, so not in it; and searching for it would first copy the
+            # whole table to the wider type (old-style ids like hep-th/9901001 after a table of new ones).
+            return -1
         i = int(np.searchsorted(self._sorted_ids, key))
         if i < self._sorted_ids.size and self._sorted_ids[i] == key:
             return int(self._sorted_rows[i])
@@ -308,7 +312,9 @@ class VectorIndex:
             return np.empty(0, dtype=np.int64)
         rows = np.full(keys.size, -1, dtype=np.int64)
         if self._sorted_ids.size:
-            pos = np.searchsorted(self._sorted_ids, keys)
+            # Compared at the table's width (one copy of the keys, not of the table); a key cut short
+            # can only equal a table id that it is not, so equality is checked on the full keys.
+            pos = np.searchsorted(self._sorted_ids, keys.astype(self._sorted_ids.dtype))
             pos[pos >= self._sorted_ids.size] = 0
             hit = self._sorted_ids[pos] == keys
             rows[hit] = self._sorted_rows[pos[hit]]
