@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -248,7 +249,8 @@ def test_concurrent_writers_and_a_catching_up_reader_miss_nothing(db_url):
         s.close()
 
 
-def test_sqlite_readers_on_several_threads_reuse_the_pools_connections(sqlite_store):
+@pytest.mark.parametrize("web_threads", [None, "7"])
+def test_sqlite_readers_on_several_threads_reuse_the_pools_connections(tmp_path, monkeypatch, web_threads):
     """A web process's request threads, all reading at once, round after round, share the pool's
     connections: none is closed on return and opened again (a new SQLite connection re-reads the schema
     and starts with an empty page cache)."""
@@ -256,8 +258,13 @@ def test_sqlite_readers_on_several_threads_reuse_the_pools_connections(sqlite_st
 
     from sqlalchemy import event
 
-    from paperwire.store.engine import SQLITE_POOL_SIZE
+    from paperwire.store.engine import sqlite_pool_size
 
+    if web_threads:
+        monkeypatch.setenv("PAPERWIRE_WEB_THREADS", web_threads)
+    SQLITE_POOL_SIZE = sqlite_pool_size()
+    assert int(web_threads or 4) + 2 == SQLITE_POOL_SIZE  # request threads + follower + mail worker
+    sqlite_store = Store.open(f"sqlite:///{tmp_path / 'pool.db'}")
     sqlite_store.apply([Paper(id=f"2401.{i:05d}", title=f"T{i}", abstract="A.") for i in range(20)])
     sqlite_store.engine.dispose()
     opened = []
@@ -278,3 +285,4 @@ def test_sqlite_readers_on_several_threads_reuse_the_pools_connections(sqlite_st
     for t in threads:
         t.join()
     assert len(opened) == SQLITE_POOL_SIZE
+    sqlite_store.close()

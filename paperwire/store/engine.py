@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SQLITE_POOL_SIZE = 6  # PAPERWIRE_WEB_THREADS (4) + the index follower + the mail worker
 # Any constant: serialises concurrent `alembic upgrade` runs of several processes on one PostgreSQL.
 _MIGRATION_LOCK_KEY = 7_245_119_001
 
@@ -18,15 +18,22 @@ def create_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # A pool larger than a web process's threads (PAPERWIRE_WEB_THREADS) plus its background ones: a
-        # connection past the pool is closed when returned, and a new one re-reads the schema and starts
-        # with an empty page cache.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=SQLITE_POOL_SIZE
+            url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=sqlite_pool_size()
         )
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def sqlite_pool_size() -> int:
+    """As many connections as a web process has request threads (PAPERWIRE_WEB_THREADS), plus its index
+    follower and mail worker: a connection past the pool is closed when returned, and a new one re-reads
+    the schema and starts with an empty page cache."""
+    from paperwire.config import WEB_THREADS
+
+    raw = os.environ.get("PAPERWIRE_WEB_THREADS", "")
+    return (int(raw) if raw.isdigit() and int(raw) > 0 else WEB_THREADS) + 2
 
 
 def _configure_sqlite(engine: Engine) -> None:
