@@ -159,6 +159,11 @@ class Settings:
         return key
 
 
+def web_threads() -> int:
+    """PAPERWIRE_WEB_THREADS, checked (also read alone: the store sizes its connection pool by it)."""
+    return int(_positive("PAPERWIRE_WEB_THREADS", WEB_THREADS))
+
+
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("PAPERWIRE_DATA_DIR") or "./data").expanduser()
     database_url = (
@@ -185,7 +190,7 @@ def get_settings() -> Settings:
         import_embed_limit=_int("PAPERWIRE_IMPORT_EMBED_LIMIT", 2000),
         vector_graph_min_rows=_int("PAPERWIRE_VECTOR_GRAPH_MIN_ROWS", 50_000),
         index_follow_seconds=_float("PAPERWIRE_INDEX_FOLLOW_SECONDS", 5.0),
-        web_threads=int(_positive("PAPERWIRE_WEB_THREADS", WEB_THREADS)),
+        web_threads=web_threads(),
         search_rate_limit=_int("PAPERWIRE_SEARCH_RATE_LIMIT", 600),
         base_url=(os.environ.get("PAPERWIRE_BASE_URL") or "").rstrip("/"),
         smtp_url=os.environ.get("PAPERWIRE_SMTP_URL") or None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -30,10 +29,9 @@ def sqlite_pool_size() -> int:
     """As many connections as a web process has request threads (PAPERWIRE_WEB_THREADS), plus its index
     follower and mail worker: a connection past the pool is closed when returned, and a new one re-reads
     the schema and starts with an empty page cache."""
-    from paperwire.config import WEB_THREADS
+    from paperwire.config import web_threads
 
-    raw = os.environ.get("PAPERWIRE_WEB_THREADS", "")
-    return (int(raw) if raw.isdigit() and int(raw) > 0 else WEB_THREADS) + 2
+    return web_threads() + 2
 
 
 def _configure_sqlite(engine: Engine) -> None:
