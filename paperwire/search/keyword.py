@@ -531,9 +531,9 @@ class QueryBuilder:
         if clauses:
             at_least = max(1, min(min_match, len(clauses)))
             if at_least == len(clauses):
-                # Every word: an intersection, which skips through the posting lists (and, restricted to
-                # candidates, seeks straight to them), where "at least n of n" walks their union. Must
-                # clauses add their scores like Should ones, so the ranking is the same.
+                # Every word: an intersection, which skips through the posting lists, where "at least n of
+                # n" walks their union. Must clauses add their scores like Should ones, so the ranking is
+                # the same (identical results on 720 searches at 3M; phase 2 timed no faster there).
                 required += [(Occur.Must, q) for q in clauses]
             else:
                 required.append(

@@ -612,8 +612,8 @@ class SearchEngine:
         for at_least in range(need_first, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
             result = self._run(searcher, q, sort, offset, per_page, ascending, count)
-            found = result.count if count else offset + len(result.hits)
-            if (found or 0) >= min(per_page, 10) or at_least == 1 or not relax:
+            matches = result.count if count else offset + len(result.hits)
+            if (matches or 0) >= min(per_page, 10) or at_least == 1 or not relax:
                 return result, at_least < need
         return result, False
 
@@ -643,9 +643,10 @@ class SearchEngine:
                     with_filters(title_only, filter_queries), limit=CANDIDATES, count=False
                 )
                 ids = list(dict.fromkeys([*self.keyword.ids(searcher, more.hits), *ids]))
-        # Restricted to the candidates by id even when they are every match: the full query's "at least n
-        # of the words" walks the union of the words' postings, not their intersection (a rare word with
-        # a common one: tens of milliseconds instead of one).
+        # Restricted to the candidates by id even when they are every match. This was chosen (2026-12-01)
+        # when "every word" was "at least n of n", which walks the union of the words' postings (a rare
+        # word with a common one: tens of milliseconds instead of one); it is an intersection now, and
+        # ranking every match without the id set has not been measured again.
         full = self.builder.plain(words, phrases, len(words), light_bonus=True)
         q = tantivy.Query.boolean_query(
             [
