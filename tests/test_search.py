@@ -487,3 +487,55 @@ def test_snippet_marks_the_window_it_shows(formula):
     snippet = str(Highlighter(["decoding"]).snippet(text, display=readable))
     assert snippet.startswith("… ") and snippet.count("<mark>decoding</mark>") == 2
     assert ("α-models" in snippet) == bool(formula) and "$" not in snippet
+
+
+def test_marks_whole_words_by_how_they_match_in_plain_and_accented_text():
+    """Each occurrence, whole words only, by its best match (exact over stem over prefix over typo), at
+    the offsets of the text as given, accented or not."""
+    from paperwire.search.highlight import Highlighter
+
+    highlighter = Highlighter(["decoding", "speculative", "dra"], last_is_prefix=True)
+
+    def marked(text):
+        return [(text[m.start : m.end], m.query_word, m.how) for m in highlighter.marks(text)]
+
+    text = "Speculative decoders: DECODING with drafts; re-decoding, predecoding, speculatve decoding."
+    assert marked(text) == [
+        ("Speculative", "speculative", "exact"),
+        ("decoders", "decoding", "stem"),
+        ("DECODING", "decoding", "exact"),
+        ("drafts", "dra", "prefix"),
+        ("decoding", "decoding", "exact"),  # the word after the hyphen; not inside "predecoding"
+        ("speculatve", "speculative", "typo"),
+        ("decoding", "decoding", "exact"),
+    ]
+    assert marked("Décoding naïve speculative décodé") == [
+        ("Décoding", "decoding", "exact"),
+        ("speculative", "speculative", "exact"),
+        ("décodé", "decoding", "stem"),
+    ]
+
+
+def test_no_typo_marks_for_words_the_index_takes_as_typed(tmp_path, sqlite_store):
+    """A word many papers contain matches no typos in the index (TRUSTED_WORD_DF), so a near spelling of
+    it in a hit is not marked; a rare word's typos are, as the index matched them."""
+    from paperwire.search.keyword import TRUSTED_WORD_DF
+
+    papers = [
+        p(f"2401.{i:05d}", f"A neural model number {i}", "We train a modal logic model.")
+        for i in range(TRUSTED_WORD_DF + 5)
+    ]
+    papers.append(p("2401.09999", "Transformers for cosmology", "We apply transfomers to galaxies."))
+    sqlite_store.apply(papers)
+    index = KeywordIndex(tmp_path / "kw")
+    index.catch_up(sqlite_store)
+    engine = SearchEngine(sqlite_store, index)
+
+    hit = engine.search("model", mode="keyword").hits[0]
+    assert "<mark>model</mark>" in str(hit.abstract_html) and "<mark>modal</mark>" not in str(
+        hit.abstract_html
+    )
+    # "cosmologie" is in no paper: the index reads it as a typo, and so does the highlighter.
+    hit = engine.search("transformers cosmologie", mode="keyword").hits[0]
+    assert hit.id == "2401.09999" and "<mark>cosmology</mark>" in str(hit.title_html)
+    assert hit.matched == ['title: "transformers", "cosmologie" (typo)', 'abstract: "transformers" (typo)']

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -15,7 +15,6 @@ from paperwire.search.keyword import MIN_PREFIX, ONE_TYPO, STOPWORDS, TWO_TYPOS,
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 SNIPPET_CHARS = 320
-_UNSEEN = object()
 
 
 def fold(word: str) -> str:
@@ -23,6 +22,11 @@ def fold(word: str) -> str:
     if word.isascii():
         return word.lower()
     return unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode().lower()
+
+
+def _is_word_char(char: str) -> bool:
+    """What ``\\w`` matches, for one ASCII character."""
+    return char.isalnum() or char == "_"
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,16 @@ class Mark:
     how: str  # exact | stem | typo | prefix
 
 
+def _start(mark: Mark) -> int:
+    return mark.start
+
+
 class Highlighter:
-    def __init__(self, words: list[str], *, last_is_prefix: bool = False):
+    """Marks the query's words in a result's text. ``trusted``: query words the index took as typed
+    correctly (words many papers contain: KeywordIndex expands only rare words to their typos), so
+    that no near spelling of them is marked as a typo match the index never made."""
+
+    def __init__(self, words: list[str], *, last_is_prefix: bool = False, trusted: Collection[str] = ()):
         tokens = [t for w in words for t in plain_tokens(w)]
         meaningful = [t for t in tokens if t not in STOPWORDS] or tokens
         self.tokens = list(dict.fromkeys(meaningful))
@@ -42,58 +54,95 @@ class Highlighter:
         self.prefix = (
             self.tokens[-1] if last_is_prefix and self.tokens and len(self.tokens[-1]) >= MIN_PREFIX else None
         )
+        self._exact = frozenset(self.tokens)
+        # (word, edits allowed, length) of the query words that match their typos, in query order.
+        self._typo_tokens = [
+            (t, 2 if len(t) >= TWO_TYPOS else 1, len(t))
+            for t in self.tokens
+            if len(t) >= ONE_TYPO and t not in trusted
+        ]
+        sizes = [size for _, _, size in self._typo_tokens]
+        # A typo is at most two letters longer or shorter than the word it misspells.
+        self._typo_sizes = range(min(sizes) - 2, max(sizes) + 3) if sizes else range(0)
         self._cache: dict[str, tuple[str, str] | None] = {}
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
 
-    def _match(self, word: str) -> tuple[str, str] | None:
-        result = None
-        if word in self.tokens:
-            result = (word, "exact")
-        else:
-            stem = stem_of(word)
-            if stem in self.stems:
-                result = (self.stems[stem], "stem")
-            elif self.prefix and word.startswith(self.prefix):
-                result = (self.prefix, "prefix")
-            else:
-                for token in self.tokens:
-                    if len(token) < ONE_TYPO or abs(len(token) - len(word)) > 2:
-                        continue
-                    allowed = 2 if len(token) >= TWO_TYPOS else 1
-                    if OSA.distance(word, token, score_cutoff=allowed) <= allowed:
-                        result = (token, "typo")
+    def _classify(self, words: Iterable[str]) -> None:
+        """How each of ``words`` matches a query word, into the cache: exact, else by stem, else as the
+        prefix being typed, else as a typo, else not at all (a page of hits brings ~700 new words)."""
+        cache, exact, stems, prefix, typo_sizes = (
+            self._cache,
+            self._exact,
+            self.stems,
+            self.prefix,
+            self._typo_sizes,
+        )
+        distance = OSA.distance
+        for word in words:
+            if word in exact:
+                cache[word] = (word, "exact")
+                continue
+            token = stems.get(stem_of(word))
+            if token is not None:
+                cache[word] = (token, "stem")
+                continue
+            if prefix and word.startswith(prefix):
+                cache[word] = (prefix, "prefix")
+                continue
+            cache[word] = None
+            size = len(word)
+            if size in typo_sizes:
+                for token, allowed, token_size in self._typo_tokens:
+                    if abs(token_size - size) <= 2 and distance(word, token, score_cutoff=allowed) <= allowed:
+                        cache[word] = (token, "typo")
                         break
-        self._cache[word] = result
-        return result
 
     def marks(self, text: str) -> list[Mark]:
         if not self.tokens or not text:
             return []
-        # ASCII text folds by lower-casing, with offsets unchanged: do it once, not per word.
-        folded = text.lower() if text.isascii() else None
-        cache, match = self._cache, self._match
+        if not text.isascii():
+            return self._marks_folding(text)
+        # ASCII text folds by lower-casing, with offsets unchanged. Its distinct words are classified
+        # once (a word is looked at once per query), then only the matched ones are looked for.
+        folded = text.lower()
+        cache = self._cache
+        distinct = set(_WORD.findall(folded))
+        self._classify([w for w in distinct if w not in cache])
         out = []
-        for m in _WORD.finditer(folded if folded is not None else text):
-            word = m.group() if folded is not None else fold(m.group())
-            found = cache.get(word, _UNSEEN)
-            if found is _UNSEEN:
-                found = cache[word] = match(word)
-            if found:
-                out.append(Mark(m.start(), m.end(), found[0], found[1]))
+        size = len(folded)
+        for word in distinct:
+            found = cache[word]
+            if found is None:
+                continue
+            at = folded.find(word)
+            while at != -1:  # whole words only, as \w+ would have split the text
+                end = at + len(word)
+                if (at == 0 or not _is_word_char(folded[at - 1])) and (
+                    end == size or not _is_word_char(folded[end])
+                ):
+                    out.append(Mark(at, end, *found))
+                at = folded.find(word, end)
+        out.sort(key=_start)
         return out
+
+    def _marks_folding(self, text: str) -> list[Mark]:
+        """Text with accents: each word folded on its own, the offsets those of the original text."""
+        cache = self._cache
+        spans = [(m.start(), m.end(), fold(m.group())) for m in _WORD.finditer(text)]
+        self._classify(dict.fromkeys(w for _, _, w in spans if w not in cache))
+        return [Mark(start, end, *cache[w]) for start, end, w in spans if cache[w] is not None]
 
     def html(self, text: str, marks: list[Mark] | None = None) -> Markup:
         """The whole text, escaped, with matches in <mark>."""
         marks = self.marks(text) if marks is None else marks
         parts, at = [], 0
-        for mark in marks:
-            parts.append(escape(text[at : mark.start]))
-            parts.append(Markup("<mark>") + escape(text[mark.start : mark.end]) + Markup("</mark>"))
+        for mark in marks:  # joined as plain strings, every one escaped: Markup's own + and join cost more
+            parts += (escape(text[at : mark.start]), "<mark>", escape(text[mark.start : mark.end]), "</mark>")
             at = mark.end
         parts.append(escape(text[at:]))
-        return Markup("").join(parts)
+        return Markup("".join(parts))
 
     def snippet(
         self,

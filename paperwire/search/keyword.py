@@ -335,6 +335,10 @@ class QueryBuilder:
             return self.searcher.doc_freq("text_plain", token)
         return self.index.doc_freq(self.searcher, token)
 
+    def typed_as_meant(self, token: str) -> bool:
+        """Whether the index takes ``token`` as typed, matching none of its typos (see _typed_as_meant)."""
+        return _typed_as_meant(self.doc_freq(token))
+
     def word_base(self, df: int | None) -> float:
         """A word's base score, 95 to 105 by how rare it is: in results that match only some of the
         words, "neutrino" should count more than "oscillation". The band is narrow enough that matching
@@ -361,10 +365,7 @@ class QueryBuilder:
         token = tokens[0]
         df = self.doc_freq(token)
         base = self.word_base(df)
-        # A word that many papers contain was almost surely typed as meant: its exact and stemmed
-        # matches already rank above any typo match, and expanding it to every word one or two edits
-        # away is the most expensive part of a query.
-        typos = len(token) >= ONE_TYPO and (df is None or df < TRUSTED_WORD_DF)
+        typos = len(token) >= ONE_TYPO and not _typed_as_meant(df)
         prefix = word.prefix and len(token) >= MIN_PREFIX
         if word.field == "all":
             return self._anywhere(token, base, typos, prefix)
@@ -552,8 +553,7 @@ class QueryBuilder:
         for word in words:
             for i, token in enumerate(tokens := plain_tokens(word.text)):
                 prefix = word.prefix and i == len(tokens) - 1 and len(token) >= MIN_PREFIX
-                df = self.doc_freq(token)
-                typos = len(token) >= ONE_TYPO and (df is None or df < TRUSTED_WORD_DF)
+                typos = len(token) >= ONE_TYPO and not self.typed_as_meant(token)
                 stem_field, plain_field = ("title", "title_plain") if in_title else ("text", "text_plain")
                 options = [Query.term_query(s, stem_field, stem_of(token))]
                 if not in_title:
@@ -627,6 +627,13 @@ class QueryBuilder:
             ids = Query.term_set_query(self.schema, "id", list(filters.ids))
             out.append(Query.const_score_query(ids, 0.0))
         return out
+
+
+def _typed_as_meant(df: int | None) -> bool:
+    """A word that many papers contain was almost surely typed as meant: its exact and stemmed matches
+    already rank above any typo match, and expanding it to every word one or two edits away is the most
+    expensive part of a query."""
+    return df is not None and df >= TRUSTED_WORD_DF
 
 
 def _fuzzy(schema: tantivy.Schema, field: str, token: str) -> Query:

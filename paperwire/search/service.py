@@ -531,9 +531,15 @@ class SearchEngine:
         result = searcher.search(q, limit=len(ids), count=False)
         return set(self.keyword.ids(searcher, result.hits))
 
+    def _highlighter(self, words: list[str], plain: bool) -> Highlighter:
+        """Marks what the index matches by: not the near spellings of words it takes as typed."""
+        tokens = dict.fromkeys(t for w in words for t in plain_tokens(w))
+        trusted = [t for t in tokens if self.builder.typed_as_meant(t)]
+        return Highlighter(words, last_is_prefix=plain, trusted=trusted)
+
     def _hydrate_ranked(self, ranked: list[Ranked], words: list[str], plain: bool) -> list[Hit]:
         papers = self.store.get_many([r.id for r in ranked])
-        highlighter = Highlighter(words, last_is_prefix=plain)
+        highlighter = self._highlighter(words, plain)
         hits = []
         for r in ranked:
             paper = papers.get(r.id)
@@ -707,7 +713,7 @@ class SearchEngine:
     def _hydrate(self, searcher, raw_hits, words: list[str], plain: bool) -> list[Hit]:
         ids = self.keyword.ids(searcher, raw_hits)
         papers = self.store.get_many(ids)
-        highlighter = Highlighter(words, last_is_prefix=plain)
+        highlighter = self._highlighter(words, plain)
         hits = []
         for (score, _), pid in zip(raw_hits, ids, strict=True):
             paper = papers.get(pid)
