@@ -14,6 +14,8 @@ from rapidfuzz.distance import OSA
 from paperwire.search.keyword import MIN_PREFIX, ONE_TYPO, STOPWORDS, TWO_TYPOS, plain_tokens, stem_of
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# In ASCII text, every character that \w does not match, made a space: str.split() then gives the words.
+_NON_WORD_TO_SPACE = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
 SNIPPET_CHARS = 320
 
 
@@ -108,7 +110,7 @@ class Highlighter:
         # once (a word is looked at once per query), then only the matched ones are looked for.
         folded = text.lower()
         cache = self._cache
-        distinct = set(_WORD.findall(folded))
+        distinct = set(folded.translate(_NON_WORD_TO_SPACE).split())  # \w+ words, several times faster
         self._classify([w for w in distinct if w not in cache])
         out = []
         size = len(folded)
@@ -130,8 +132,11 @@ class Highlighter:
     def _marks_folding(self, text: str) -> list[Mark]:
         """Text with accents: each word folded on its own, the offsets those of the original text."""
         cache = self._cache
+        distinct = {fold(w) for w in set(_WORD.findall(text))}
+        self._classify([w for w in distinct if w not in cache])
+        if not any(cache[w] is not None for w in distinct):
+            return []  # most author lists: spared looking at each word again for its offsets
         spans = [(m.start(), m.end(), fold(m.group())) for m in _WORD.finditer(text)]
-        self._classify(dict.fromkeys(w for _, _, w in spans if w not in cache))
         return [Mark(start, end, *cache[w]) for start, end, w in spans if cache[w] is not None]
 
     def html(self, text: str, marks: list[Mark] | None = None) -> Markup:
