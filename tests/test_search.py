@@ -228,6 +228,16 @@ def test_highlights_are_escaped(tmp_path, sqlite_store):
     assert "<b>" not in str(hit.abstract_html) and "<mark>Attention</mark>" in str(hit.abstract_html)
 
 
+def test_a_bulk_index_of_eight_commits_ends_as_one_segment(tmp_path, sqlite_store):
+    """Every query pays per segment. A bulk index commits every COMMIT_EVERY papers, one segment each,
+    and tantivy merges eight segments of a size into one: catch_up returns once that merge is done."""
+    sqlite_store.apply([p(f"2401.{i:05d}", f"Paper {i} on decoding", "An abstract.") for i in range(8 * 40)])
+    index = KeywordIndex(tmp_path / "kw")
+    assert index.catch_up(sqlite_store, batch=40, commit_every=40) == 320
+    searcher = index.searcher()
+    assert searcher.num_docs == 320 and searcher.num_segments == 1
+
+
 def test_index_catches_up_incrementally_and_idempotently(tmp_path, store):
     index = KeywordIndex(tmp_path / "ix")
     store.apply(CORPUS[:3])

@@ -60,6 +60,11 @@ _DOC_FREQS_KEPT = 200_000
 # Words in at least this many papers are taken as typed correctly (no typo expansion).
 TRUSTED_WORD_DF = 20
 WRITER_HEAP = 768 * 1024 * 1024
+# Papers per commit of a bulk index: each commit leaves one segment (WRITER_HEAP holds 125k papers, the
+# process at ~600 MB), and tantivy's merge policy merges segments of one size eight at a time, so eight
+# commits make one segment of a million papers. At 100k a million papers stayed in 3 segments and 3M in 9;
+# every query pays per segment (docs/benchmarks.md: 1 segment instead of 3 at 1M, p95 5-17 % lower).
+COMMIT_EVERY = 125_000
 _STOPWORD_TEXT = (
     "a an and are as at be by for from has in is it its of on or that the this to was were will with we our"
 )
@@ -207,7 +212,7 @@ class KeywordIndex:
         *,
         rebuild: bool = False,
         batch: int = 5000,
-        commit_every: int = 100_000,
+        commit_every: int = COMMIT_EVERY,
         on_progress: Callable[[int], None] | None = None,
     ) -> int:
         """Apply every store change after the index's watermark; returns how many papers were (re)indexed.
