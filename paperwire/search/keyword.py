@@ -63,7 +63,7 @@ WRITER_HEAP = 768 * 1024 * 1024
 # Papers per commit of a bulk index: each commit leaves one segment (WRITER_HEAP holds 125k papers, the
 # process at ~600 MB), and tantivy's merge policy merges segments of one size eight at a time, so eight
 # commits make one segment of a million papers. At 100k a million papers stayed in 3 segments and 3M in 9;
-# every query pays per segment (docs/benchmarks.md: 1 segment instead of 3 at 1M, p95 5-17 % lower).
+# every query pays per segment (docs/benchmarks.md: 1 segment instead of 3 at 1M, p95 4-17 % lower).
 COMMIT_EVERY = 125_000
 _STOPWORD_TEXT = (
     "a an and are as at be by for from has in is it its of on or that the this to was were will with we our"
