@@ -144,7 +144,8 @@ def main() -> None:
         + (" (already built)" if not indexed else "")
     )
     print(
-        f"Index size on disk: {dir_size(index_dir) / 1e9:.2f} GB; store: {(work / 'paperwire.db').stat().st_size / 1e9:.2f} GB"
+        f"Index size on disk: {dir_size(index_dir) / 1e9:.2f} GB in {index.searcher().num_segments} segments; "
+        f"store: {(work / 'paperwire.db').stat().st_size / 1e9:.2f} GB"
     )
     print()
     print(
