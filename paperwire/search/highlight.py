@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -44,11 +44,17 @@ def _start(mark: Mark) -> int:
 
 
 class Highlighter:
-    """Marks the query's words in a result's text. ``trusted``: query words the index took as typed
-    correctly (words many papers contain: KeywordIndex expands only rare words to their typos), so
-    that no near spelling of them is marked as a typo match the index never made."""
+    """Marks the query's words in a result's text. ``typed_as_meant``: whether the index took a query
+    word as typed correctly (words many papers contain: KeywordIndex expands only rare words to their
+    typos), so that no near spelling of it is marked as a typo match the index never made."""
 
-    def __init__(self, words: list[str], *, last_is_prefix: bool = False, trusted: Collection[str] = ()):
+    def __init__(
+        self,
+        words: list[str],
+        *,
+        last_is_prefix: bool = False,
+        typed_as_meant: Callable[[str], bool] | None = None,
+    ):
         tokens = [t for w in words for t in plain_tokens(w)]
         meaningful = [t for t in tokens if t not in STOPWORDS] or tokens
         self.tokens = list(dict.fromkeys(meaningful))
@@ -61,7 +67,7 @@ class Highlighter:
         self._typo_tokens = [
             (t, 2 if len(t) >= TWO_TYPOS else 1, len(t))
             for t in self.tokens
-            if len(t) >= ONE_TYPO and t not in trusted
+            if len(t) >= ONE_TYPO and not (typed_as_meant and typed_as_meant(t))
         ]
         sizes = [size for _, _, size in self._typo_tokens]
         # A typo is at most two letters longer or shorter than the word it misspells.
