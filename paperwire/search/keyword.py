@@ -167,7 +167,7 @@ class KeywordIndex:
         self.index.register_tokenizer(PLAIN, PLAIN_ANALYZER)
         self._meta_mtime = self._meta_stamp()
         # Document frequencies of words in the commit searched now (doc_freq), emptied on reload.
-        self._doc_freqs: dict[str, int] = {}
+        self._doc_freqs: dict[tuple[str, str], int] = {}
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -296,14 +296,16 @@ class KeywordIndex:
             self._doc_freqs = {}
         return self.index.searcher()
 
-    def doc_freq(self, searcher: tantivy.Searcher, token: str) -> int:
-        """How many papers hold ``token`` (unstemmed), remembered for the current commit: a query asks
-        for each of its words three or four times, and each asking walks every segment."""
-        df = self._doc_freqs.get(token)
+    def doc_freq(self, searcher: tantivy.Searcher, token: str, field: str = "text_plain") -> int:
+        """How many papers hold ``token`` in ``field`` (by default the unstemmed title and abstract),
+        remembered for the current commit: a query asks for each of its words several times, and each
+        asking walks every segment."""
+        key = (field, token)
+        df = self._doc_freqs.get(key)
         if df is None:
-            df = searcher.doc_freq("text_plain", token)
+            df = searcher.doc_freq(field, token)
             if len(self._doc_freqs) < _DOC_FREQS_KEPT:
-                self._doc_freqs[token] = df
+                self._doc_freqs[key] = df
         return df
 
     def ids(self, searcher: tantivy.Searcher, hits: Iterable[tuple[object, tantivy.DocAddress]]) -> list[str]:
@@ -333,12 +335,12 @@ class QueryBuilder:
     def _const(self, query: Query, field: str, how: str, base: float = WORD_BASE) -> Query:
         return Query.const_score_query(query, base + BONUS[(field, how)])
 
-    def doc_freq(self, token: str) -> int | None:
+    def doc_freq(self, token: str, field: str = "text_plain") -> int | None:
         if self.searcher is None:
             return None
         if self.index is None:
-            return self.searcher.doc_freq("text_plain", token)
-        return self.index.doc_freq(self.searcher, token)
+            return self.searcher.doc_freq(field, token)
+        return self.index.doc_freq(self.searcher, token, field)
 
     def typed_as_meant(self, token: str) -> bool:
         """Whether the index takes ``token`` as typed, matching none of its typos (see _typed_as_meant)."""
@@ -383,14 +385,32 @@ class QueryBuilder:
         per word, where a union of the title's and the abstract's lists would cost several times more
         on common words. Whether the match is in the title only adds a bonus, which tantivy evaluates
         just for the papers that already match."""
+        anywhere, in_title = self._word_options(token, base, typos, prefix)
+        return Query.boolean_query(
+            [
+                (Occur.Must, Query.disjunction_max_query(anywhere)),
+                (Occur.Should, Query.disjunction_max_query(in_title)),
+            ]
+        )
+
+    def _word_options(
+        self, token: str, base: float, typos: bool, prefix: bool
+    ) -> tuple[list[Query], list[Query]]:
+        """The ways a word can match anywhere (its stem in ``text`` first), each scored base + bonus,
+        and the bonuses for matching in the title, each relative to the matching anywhere that it
+        implies. An author clause only where some author has the word (at a million papers most query
+        words are in no author's name, and a clause that matches nothing still costs a union)."""
         s = self.schema
         b = BONUS
         anywhere = [
             Query.const_score_query(
                 Query.term_query(s, "text", stem_of(token)), base + b[("abstract", "stem")]
             ),
-            Query.const_score_query(Query.term_query(s, "authors", token), base + b[("authors", "exact")]),
         ]
+        if self.doc_freq(token, "authors") != 0:  # None: no searcher to ask
+            anywhere.append(
+                Query.const_score_query(Query.term_query(s, "authors", token), base + b[("authors", "exact")])
+            )
         in_title = [
             Query.const_score_query(
                 Query.term_query(s, "title_plain", token), b[("title", "exact")] - b[("abstract", "stem")]
@@ -420,12 +440,7 @@ class QueryBuilder:
                     self._prefix("title_plain", token), b[("title", "prefix")] - b[("abstract", "prefix")]
                 )
             )
-        return Query.boolean_query(
-            [
-                (Occur.Must, Query.disjunction_max_query(anywhere)),
-                (Occur.Should, Query.disjunction_max_query(in_title)),
-            ]
-        )
+        return anywhere, in_title
 
     def _in_field(self, field: str, token: str, base: float, typos: bool, prefix: bool) -> list[Query]:
         """A word restricted to one field (``ti:``, ``abs:``, ``au:``)."""
@@ -581,6 +596,71 @@ class QueryBuilder:
         if not musts:
             return None
         return musts[0][1] if len(musts) == 1 else Query.boolean_query(musts)
+
+    def ranking(self, words: list[Word], phrases: list[Phrase]) -> tuple[Query, float] | None:
+        """Every word required, ranked in one query: the scores of ``plain(words, phrases, len(words),
+        light_bonus=True)`` plus ``TIE_BREAK`` times the words' BM25 in title and abstract, less an
+        offset the caller adds back (returned with the query).
+
+        The words' required clauses are plain BM25 term queries wherever a word can only match its own
+        stem (no author has it, no typos, not a prefix), so tantivy runs them as its fast intersection
+        of posting lists; the score every match gets from such a word (its base and the abstract's
+        bonus) is the offset. Where the word is in the title is an optional clause, which tantivy reads
+        only for the papers that already match. None for field syntax (``ti:`` etc.)."""
+        if any(w.field != "all" for w in words):
+            return None
+        s = self.schema
+        required: list[Query] = []
+        optional: list[Query] = []
+        offset = 0.0
+        tokens = []
+        for word in words:
+            for i, token in enumerate(word_tokens := plain_tokens(word.text)):
+                tokens.append(token)
+                prefix = word.prefix and i == len(word_tokens) - 1 and len(token) >= MIN_PREFIX
+                df = self.doc_freq(token)
+                base = self.word_base(df)
+                typos = len(token) >= ONE_TYPO and not _typed_as_meant(df)
+                anywhere, in_title = self._word_options(token, base, typos, prefix)
+                bm25 = Query.boost_query(Query.term_query(s, "text", stem_of(token)), TIE_BREAK)
+                if len(anywhere) == 1:  # its stem only: the same score for every match
+                    required.append(bm25)
+                    offset += base + BONUS[("abstract", "stem")]
+                else:
+                    required.append(
+                        Query.boolean_query(
+                            [(Occur.Must, Query.disjunction_max_query(anywhere)), (Occur.Should, bm25)]
+                        )
+                    )
+                optional.append(Query.disjunction_max_query(in_title))
+        required += [q for q in (self.phrase(p) for p in phrases) if q is not None]
+        if not required:
+            return None
+        if len(tokens) > 1:
+            # The words together, in order, as typed (plain's light bonus).
+            stems = [stem_of(t) for t in tokens]
+            optional.append(
+                Query.const_score_query(Query.phrase_query(s, "title", stems), PHRASE_BONUS["title"])
+            )
+        clauses = [(Occur.Must, q) for q in required] + [(Occur.Should, q) for q in optional]
+        return Query.boolean_query(clauses), offset
+
+    def matches_nothing(self, word: Word) -> bool:
+        """Whether no paper can match ``word``: none holds it, no author has it, and it is neither
+        corrected for typos nor completed as a prefix (either might still match). Such a word only
+        empties the results, so relaxing the query would drop it first."""
+        if word.field != "all" or self.searcher is None:
+            return False
+        tokens = plain_tokens(word.text)
+        for i, token in enumerate(tokens):
+            if word.prefix and i == len(tokens) - 1 and len(token) >= MIN_PREFIX:
+                continue
+            df = self.doc_freq(token)
+            if len(token) >= ONE_TYPO and not _typed_as_meant(df):
+                continue
+            if not self.doc_freq(stem_of(token), "text") and not self.doc_freq(token, "authors"):
+                return True
+        return False
 
     def _plain_bonus(self, words: list[Word], *, light: bool = False) -> list[Query]:
         """Phrase bonuses and BM25 tie-breaks. ``light``: only the title phrase (cheap: short position

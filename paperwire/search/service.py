@@ -602,12 +602,19 @@ class SearchEngine:
         """All words first; when fewer papers than a page match them all, accept one word fewer, and so
         on (papers matching more words still rank first: each word adds to the score)."""
         words, phrases = self._plain_parts(root)
+        dropped = False
+        if relax and len(words) > 1:
+            # A word no paper can match only empties the results: relaxing would drop it first.
+            live = [w for w in words if not self.builder.matches_nothing(w)]
+            if live and len(live) < len(words):
+                words, dropped = live, True
         need = need_first = max(1, len(words))
         if sort == "relevance" and words:
-            ranking = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
-            found = ranking(searcher, words, phrases, filter_queries, offset, per_page, count)
+            found = self._ranked(
+                searcher, words, phrases, filter_queries, offset, per_page, count, relax and need > 1
+            )
             if found is not None and found.ranked:
-                return found, False
+                return found, dropped
             if found is not None and relax and need > 1:
                 # Counted already: too few papers have every word, so asking for them all again (a walk
                 # over the union of the words' postings) would only repeat that.
@@ -618,8 +625,35 @@ class SearchEngine:
             result = self._run(searcher, q, sort, offset, per_page, ascending, count)
             matches = result.count if count else offset + len(result.hits)
             if (matches or 0) >= min(per_page, 10) or at_least == 1 or not relax:
-                return result, at_least < need
-        return result, False
+                return result, dropped or at_least < need
+        return result, dropped
+
+    def _ranked(
+        self,
+        searcher,
+        words,
+        phrases,
+        filter_queries,
+        offset: int,
+        per_page: int,
+        count: bool = True,
+        may_relax: bool = True,
+    ) -> Found | None:
+        """Every word required, ranked. One query (QueryBuilder.ranking), except for a lone word being
+        typed, whose completions can match most papers: there the two phases, whose first tantivy cuts
+        short by BM25 bounds. When fewer papers than a page match and ``may_relax``, only their count
+        (ranked=False: the caller relaxes instead)."""
+        lone_prefix = len(words) == 1 and words[0].prefix and len(plain_tokens(words[0].text)) == 1
+        one = None if lone_prefix else self.builder.ranking(words, phrases)
+        if one is None:
+            ranking = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
+            return ranking(searcher, words, phrases, filter_queries, offset, per_page, count)
+        q, score_offset = one
+        result = searcher.search(with_filters(q, filter_queries), limit=per_page, offset=offset, count=count)
+        total = result.count if count else offset + len(result.hits)
+        if may_relax and offset == 0 and total < min(per_page, 10):
+            return Found([], total, ranked=False)
+        return Found([(float(score) + score_offset, address) for score, address in result.hits], total)
 
     def _two_phase(
         self, searcher, words, phrases, filter_queries, offset: int, per_page: int, count: bool = True
