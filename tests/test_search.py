@@ -39,6 +39,16 @@ def p(
     )
 
 
+def engine_over(tmp_path, store, papers) -> SearchEngine:
+    """An engine over ``papers`` alone, indexed, with no result cache (each search runs)."""
+    store.apply(papers)
+    index = KeywordIndex(tmp_path / "ix")
+    index.catch_up(store)
+    engine = SearchEngine(store, index)
+    engine.result_cache_size = 0
+    return engine
+
+
 CORPUS = [
     p(
         "2401.00001",
@@ -412,11 +422,7 @@ def test_several_words_rank_every_match_not_only_the_best_by_bm25(tmp_path, sqli
     ]
     filler = " ".join(f"filler{n}" for n in range(200))
     titled = p("2402.00009", "Decoding methods", f"A long abstract: {filler}, and speech once.", day=9)
-    sqlite_store.apply([*heavy, titled])
-    index = KeywordIndex(tmp_path / "ix")
-    index.catch_up(sqlite_store)
-    engine = SearchEngine(sqlite_store, index)
-    engine.result_cache_size = 0
+    engine = engine_over(tmp_path, sqlite_store, [*heavy, titled])
     monkeypatch.setattr(service, "CANDIDATES", 2)
     for as_you_type in (True, False):
         r = engine.search("decoding speech", per_page=2, mode="keyword", as_you_type=as_you_type)
@@ -444,12 +450,8 @@ def test_one_ranking_query_scores_like_the_full_ranking_of_every_match(tmp_path,
         )
         for i in range(150)
     ]
-    sqlite_store.apply(papers)
-    index = KeywordIndex(tmp_path / "ix")
-    index.catch_up(sqlite_store)
-    engine = SearchEngine(sqlite_store, index)
-    engine.result_cache_size = 0
-    searcher = index.searcher()
+    engine = engine_over(tmp_path, sqlite_store, papers)
+    searcher = engine.keyword.searcher()
     builder = engine.builder
     checked = 0
     for text in ("decoding draft", "speculatve tokens", "neural transd", "draft gpt-4 beam", "verify draft"):
@@ -458,7 +460,7 @@ def test_one_ranking_query_scores_like_the_full_ranking_of_every_match(tmp_path,
         builder.searcher = searcher
         stems = [stem_of(t) for w in words for t in plain_tokens(w.text)]
         terms = Query.boolean_query(
-            [(Occur.Should, Query.term_query(index.schema, "text", s)) for s in stems]
+            [(Occur.Should, Query.term_query(engine.keyword.schema, "text", s)) for s in stems]
         )
         bm25 = {(a.segment_ord, a.doc): float(s) for s, a in searcher.search(terms, limit=1000).hits}
         full = searcher.search(builder.plain(words, phrases, len(words), light_bonus=True), limit=1000).hits
