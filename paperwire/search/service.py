@@ -569,7 +569,8 @@ class SearchEngine:
         return [h for h in result.hits if h.id != paper_id][:limit]
 
     def compile(self, query: str, filters: Filters | None = None) -> tantivy.Query:
-        """The tantivy query a search for ``query`` runs first (every word required); for benchmarks."""
+        """The tantivy query a search for ``query`` runs first (every word required: the ranking query,
+        or the full ranking of the two phases); for benchmarks."""
         parsed = parse_query(query)
         self.builder.searcher = self.keyword.searcher()
         filter_queries = self.builder.filters(filters or Filters())
@@ -577,7 +578,9 @@ class SearchEngine:
             return with_filters(None, filter_queries)
         if parsed.plain:
             words, phrases = self._plain_parts(parsed.root)
-            return with_filters(self.builder.plain(words, phrases, len(words)), filter_queries)
+            one = self._one_query(words, phrases)
+            q = one[0] if one is not None else self.builder.plain(words, phrases, len(words))
+            return with_filters(q, filter_queries)
         return with_filters(self.builder.node(parsed.root) or tantivy.Query.empty_query(), filter_queries)
 
     @staticmethod
@@ -643,8 +646,7 @@ class SearchEngine:
         typed, whose completions can match most papers: there the two phases, whose first tantivy cuts
         short by BM25 bounds. When fewer papers than a page match and ``may_relax``, only their count
         (ranked=False: the caller relaxes instead)."""
-        lone_prefix = len(words) == 1 and words[0].prefix and len(plain_tokens(words[0].text)) == 1
-        one = None if lone_prefix else self.builder.ranking(words, phrases)
+        one = self._one_query(words, phrases)
         if one is None:
             ranking = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
             return ranking(searcher, words, phrases, filter_queries, offset, per_page, count)
@@ -654,6 +656,13 @@ class SearchEngine:
         if may_relax and offset == 0 and total < min(per_page, 10):
             return Found([], total, ranked=False)
         return Found([(float(score) + score_offset, address) for score, address in result.hits], total)
+
+    def _one_query(self, words: list[Word], phrases: list[Phrase]) -> tuple[tantivy.Query, float] | None:
+        """The ranking query and its score offset (QueryBuilder.ranking), or None where the two phases
+        rank: a lone word being typed, or field syntax."""
+        if len(words) == 1 and words[0].prefix and len(plain_tokens(words[0].text)) == 1:
+            return None
+        return self.builder.ranking(words, phrases)
 
     def _two_phase(
         self, searcher, words, phrases, filter_queries, offset: int, per_page: int, count: bool = True
