@@ -55,8 +55,9 @@ KEYWORD_EXPONENT = 3.0
 # words or fewer) gets no keyword score, like a "minimum should match" of more than half: matching 4 of
 # 8 words of a query that describes an idea is no evidence of a match, so closeness in meaning ranks it.
 KEYWORD_MIN_SHARE = 0.5
-# Papers the full keyword ranking orders, from the cheap BM25 candidate query (and as many with every
-# word in the title). Pages beyond them use the full query directly.
+# A lone word being typed ranks in two phases: the full keyword ranking orders this many papers from
+# the cheap BM25 candidate query (and as many with the word in the title); pages beyond them use the
+# full query directly. Several words rank in one query (QueryBuilder.ranking).
 CANDIDATES = 100
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
