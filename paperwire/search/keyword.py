@@ -372,7 +372,7 @@ class QueryBuilder:
         token = tokens[0]
         df = self.doc_freq(token)
         base = self.word_base(df)
-        typos = len(token) >= ONE_TYPO and not _typed_as_meant(df)
+        typos = _corrects_typos(token, df)
         prefix = word.prefix and len(token) >= MIN_PREFIX
         if word.field == "all":
             return self._anywhere(token, base, typos, prefix)
@@ -571,9 +571,8 @@ class QueryBuilder:
         s = self.schema
         musts: list[tuple[Occur, Query]] = []
         for word in words:
-            for i, token in enumerate(tokens := plain_tokens(word.text)):
-                prefix = word.prefix and i == len(tokens) - 1 and len(token) >= MIN_PREFIX
-                typos = len(token) >= ONE_TYPO and not self.typed_as_meant(token)
+            for token, prefix in _tokens_as_typed(word):
+                typos = _corrects_typos(token, self.doc_freq(token))
                 stem_field, plain_field = ("title", "title_plain") if in_title else ("text", "text_plain")
                 options = [Query.term_query(s, stem_field, stem_of(token))]
                 if not in_title:
@@ -613,15 +612,11 @@ class QueryBuilder:
         required: list[Query] = []
         optional: list[Query] = []
         offset = 0.0
-        tokens = []
         for word in words:
-            for i, token in enumerate(word_tokens := plain_tokens(word.text)):
-                tokens.append(token)
-                prefix = word.prefix and i == len(word_tokens) - 1 and len(token) >= MIN_PREFIX
+            for token, prefix in _tokens_as_typed(word):
                 df = self.doc_freq(token)
                 base = self.word_base(df)
-                typos = len(token) >= ONE_TYPO and not _typed_as_meant(df)
-                anywhere, in_title = self._word_options(token, base, typos, prefix)
+                anywhere, in_title = self._word_options(token, base, _corrects_typos(token, df), prefix)
                 bm25 = Query.boost_query(Query.term_query(s, "text", stem_of(token)), TIE_BREAK)
                 if len(anywhere) == 1:  # its stem only: the same score for every match
                     required.append(bm25)
@@ -636,12 +631,7 @@ class QueryBuilder:
         required += [q for q in (self.phrase(p) for p in phrases) if q is not None]
         if not required:
             return None
-        if len(tokens) > 1:
-            # The words together, in order, as typed (plain's light bonus).
-            stems = [stem_of(t) for t in tokens]
-            optional.append(
-                Query.const_score_query(Query.phrase_query(s, "title", stems), PHRASE_BONUS["title"])
-            )
+        optional += self._plain_bonus(words, light=True)
         clauses = [(Occur.Must, q) for q in required] + [(Occur.Should, q) for q in optional]
         return Query.boolean_query(clauses), offset
 
@@ -651,12 +641,8 @@ class QueryBuilder:
         empties the results, so relaxing the query would drop it first."""
         if word.field != "all" or self.searcher is None:
             return False
-        tokens = plain_tokens(word.text)
-        for i, token in enumerate(tokens):
-            if word.prefix and i == len(tokens) - 1 and len(token) >= MIN_PREFIX:
-                continue
-            df = self.doc_freq(token)
-            if len(token) >= ONE_TYPO and not _typed_as_meant(df):
+        for token, prefix in _tokens_as_typed(word):
+            if prefix or _corrects_typos(token, self.doc_freq(token)):
                 continue
             if not self.doc_freq(stem_of(token), "text") and not self.doc_freq(token, "authors"):
                 return True
@@ -719,6 +705,18 @@ def _typed_as_meant(df: int | None) -> bool:
     already rank above any typo match, and expanding it to every word one or two edits away is the most
     expensive part of a query."""
     return df is not None and df >= TRUSTED_WORD_DF
+
+
+def _corrects_typos(token: str, df: int | None) -> bool:
+    """Whether a query word is also matched by words one or two edits away (``df``: its papers)."""
+    return len(token) >= ONE_TYPO and not _typed_as_meant(df)
+
+
+def _tokens_as_typed(word: Word) -> list[tuple[str, bool]]:
+    """A query word's tokens ("gpt-4": "gpt", "4"), each with whether it is completed as a prefix: the
+    last token of a word being typed, from MIN_PREFIX letters."""
+    tokens = plain_tokens(word.text)
+    return [(t, word.prefix and i == len(tokens) - 1 and len(t) >= MIN_PREFIX) for i, t in enumerate(tokens)]
 
 
 def _fuzzy(schema: tantivy.Schema, field: str, token: str) -> Query:
