@@ -7,7 +7,8 @@ the queue it builds itself, and below saturation it cannot hold a rate. Here req
 start + i / rate whatever the server does, and its latency counts from then (a request that waits for
 a free connection waits on the clock, which avoids coordinated omission, as wrk2 does). Prints one JSON
 object: offered and achieved rate, latency percentiles in ms, errors (non-2xx, failed connections,
-requests not answered within the run plus a grace period).
+requests not answered within the run plus a grace period), and the p99 of each second of the run (a
+stall shows as a spike there; a rate the server cannot hold, as a climb).
 """
 
 from __future__ import annotations
