@@ -184,7 +184,9 @@ def _embed(store: Store, quiet: bool, *, rebuild: bool, limit: int | None, devic
         _fail(f"{exc}; another process is embedding: try again when it is done")
     if summary.embedded or summary.removed or summary.retagged:
         click.echo(
-            f"Embedded {summary.embedded:,} papers with {embedder.name} in {summary.seconds:.1f}s "
+            f"Embedded {summary.embedded:,} papers with {embedder.name}"
+            + (f" ({embedder.precision})" if getattr(embedder, "precision", None) else "")
+            + f" in {summary.seconds:.1f}s "
             f"({summary.rate:,.1f} papers/s)" + (f", removed {summary.removed:,}" if summary.removed else "")
         )
     if added:
