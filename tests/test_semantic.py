@@ -162,6 +162,40 @@ def test_the_model_reads_the_query_as_typed_with_typos_fixed(engine, monkeypatch
     ]
 
 
+def test_hybrid_embeds_the_query_while_the_keyword_side_searches(engine, monkeypatch):
+    """A query whose words the index knows goes to the model at once, on another thread, overlapping the
+    keyword search; one with a typo waits for the keyword hits that fix it."""
+    import threading
+
+    embedding_started = threading.Event()
+    overlapped: list[bool] = []
+    read: list[tuple[str, str]] = []
+    wait = {"seconds": 10.0}
+    embed, plain = engine._query_vector, engine._plain
+
+    def query_vector(text):
+        read.append((text, threading.current_thread().name))
+        embedding_started.set()
+        return embed(text)
+
+    def keyword_side(*args, **kwargs):
+        # Had the model started reading the query before the keyword search ran?
+        overlapped.append(embedding_started.wait(timeout=wait["seconds"]))
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_query_vector", query_vector)
+    monkeypatch.setattr(engine, "_plain", keyword_side)
+    first = engine.search("tests that fail on the same revision", mode="hybrid")
+    assert overlapped == [True] and read[0][1].startswith("embed-query")
+    assert ids(first)[0] == "2401.10004"
+    embedding_started.clear()
+    read.clear()
+    wait["seconds"] = 0.5
+    engine.search("mutaton testing of the networks", mode="hybrid")
+    assert overlapped[1] is False
+    assert read == [("mutation testing of the networks", threading.current_thread().name)]
+
+
 def test_real_words_missing_from_the_index_are_not_read_as_typos(engine, sqlite_store, embedder, monkeypatch):
     """ "unequally" is in no paper but is English: it is meant as typed, not as a typo of "equally" (which
     would turn the query around); "equaly" is neither, and is read as "equally"."""

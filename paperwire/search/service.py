@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -190,6 +191,10 @@ class SearchEngine:
         # so popular queries skip the model (~8 ms on a CPU) after every commit too.
         self.vector_cache_size = VECTOR_CACHE_SIZE
         self._vectors_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Embeds a hybrid query while the keyword side searches (both leave the GIL for most of their
+        # time); one per web thread is plenty, and the model's lock keeps them from oversubscribing.
+        self._embedding_pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         # Loaded on first use: a process that only does keyword search never pays for the model.
         self.embedder = embedder or (lambda: get_embedder())
 
@@ -437,13 +442,19 @@ class SearchEngine:
         it is in meaning. Papers matching every word in the title stay on top; when the words match
         poorly (a query that describes an idea), closeness in meaning decides."""
         words, _ = self._plain_parts(root)
+        unknown = self._unknown_tokens(words)
+        # The model reads the query as typed unless a word needs fixing from the keyword hits: then it
+        # can start now, on the other core, instead of after the keyword search.
+        early = None if unknown else self._embed_soon(text)
         result, relaxed = self._plain(
             searcher, root, filter_queries, "relevance", 0, window, relax=True, count=count
         )
         keyword_ids = self.keyword.ids(searcher, result.hits)
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
-        meaning_text = self._corrected(text, words, keyword_ids[:CORRECTION_HITS])
-        qvec = self._query_vector(meaning_text)
+        if early is not None:
+            qvec = early.result()
+        else:
+            qvec = self._query_vector(self._corrected(text, unknown, keyword_ids[:CORRECTION_HITS]))
         pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
         unscored = [pid for pid in keyword_ids if pid not in cosines]
@@ -468,29 +479,42 @@ class SearchEngine:
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
         return ranked, total, relaxed
 
-    def _corrected(self, text: str, words: list[Word], top_ids: list[str]) -> str:
+    def _embed_soon(self, text: str) -> Future:
+        """The query vector of ``text``, computed on a worker thread."""
+        with self._pool_lock:
+            if self._embedding_pool is None:
+                self._embedding_pool = ThreadPoolExecutor(
+                    max_workers=max(1, get_settings().web_threads), thread_name_prefix="embed-query"
+                )
+        return self._embedding_pool.submit(self._query_vector, text)
+
+    def _unknown_tokens(self, words: list[Word]) -> list[tuple[str, bool]]:
+        """(token, is the word being typed) for each query token that neither the index nor the English
+        dictionary has: a typo or an unfinished word. A real word missing from the papers ("unequally")
+        is meant as typed, and reading it as a typo of a word they do hold ("equally") would turn the
+        query's meaning around."""
+        return [
+            (token, word.prefix)
+            for word in words
+            for token in plain_tokens(word.text)
+            if not self.builder.doc_freq(token) and not is_english_word(token)
+        ]
+
+    def _corrected(self, text: str, unknown: list[tuple[str, bool]], top_ids: list[str]) -> str:
         """The query as the embedding model should read it: as typed (the model reads whole sentences,
-        stop words included), with words the index does not know (typos) and the unfinished last word
-        replaced by what they matched in the best keyword hits. A misspelled word is noise to the model
-        ("mutaton" is not "mutation" to it), but not to the keyword engine."""
-        fixes = self._fixes(words, top_ids)
+        stop words included), with the ``unknown`` tokens (typos, the unfinished last word) replaced by
+        what they matched in the best keyword hits. A misspelled word is noise to the model ("mutaton"
+        is not "mutation" to it), but not to the keyword engine."""
+        fixes = self._fixes(unknown, top_ids)
         for token, fixed in fixes.items():
             text = re.sub(
                 rf"(?<!\w){re.escape(token)}(?!\w)", lambda _m, f=fixed: f, text, flags=re.IGNORECASE
             )
         return text
 
-    def _fixes(self, words: list[Word], top_ids: list[str]) -> dict[str, str]:
-        """Unknown query token -> the word it matched (as a typo, or as the prefix being typed) most often
-        in the papers ``top_ids``. A token is unknown when neither the index nor the English dictionary
-        has it: a real word missing from the papers ("unequally") is meant as typed, and reading it as a
-        typo of a word they do hold ("equally") would turn the query's meaning around."""
-        unknown = [
-            (token, word.prefix)
-            for word in words
-            for token in plain_tokens(word.text)
-            if not self.builder.doc_freq(token) and not is_english_word(token)
-        ]
+    def _fixes(self, unknown: list[tuple[str, bool]], top_ids: list[str]) -> dict[str, str]:
+        """Unknown query token (see _unknown_tokens) -> the word it matched (as a typo, or as the prefix
+        being typed) most often in the papers ``top_ids``."""
         if not top_ids or not unknown:
             return {}
         # Only the unknown tokens are looked for: marking every query word costs several times more.
