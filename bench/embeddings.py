@@ -3,6 +3,7 @@
     python bench/embeddings.py                       # every model, 1,024 papers each, 100k-vector recall
     python bench/embeddings.py --models wordllama --n 20000
     python bench/embeddings.py --scale 3000000       # also: a reader of a 3M-vector index (RSS, latency)
+    python bench/embeddings.py --models minilm,mpnet --precisions float32,bfloat16   # torch models, each way
 
 Per model (each in its own process, so load time and RSS are its own): load time, papers/s encoding the
 bundled 341-paper sample (repeated to ``--n``) with batch 64, single-query latency p50/p95, RSS, and
@@ -37,6 +38,9 @@ from paperwire.search.embeddings import MODELS, get_embedder  # noqa: E402
 from paperwire.search.vectors import VectorIndex  # noqa: E402
 
 SAMPLE = ROOT / "paperwire" / "sample" / "papers.jsonl.gz"
+
+
+TORCH_MODELS = ("minilm", "mpnet")  # the ones PAPERWIRE_EMBED_PRECISION applies to
 
 
 def rss_mb(pid: int | None = None) -> float:
@@ -90,8 +94,9 @@ def worker(name: str, n: int, device: str | None) -> dict:
         scores = doc_vecs @ embedder.encode_query(j["query"])
         ranked = [ids[i] for i in np.argsort(-scores, kind="stable")[:10]]
         ndcg.append(ndcg_at_k(ranked, j["relevant"]))
+    precision = getattr(embedder, "precision", None)
     return {
-        "model": name,
+        "model": f"{name} ({precision})" if precision else name,
         "dim": embedder.dim,
         "load_s": load_s,
         "papers_per_s": rate,
@@ -102,11 +107,12 @@ def worker(name: str, n: int, device: str | None) -> dict:
     }
 
 
-def run_worker(name: str, n: int, device: str | None) -> dict | None:
+def run_worker(name: str, n: int, device: str | None, precision: str | None = None) -> dict | None:
     cmd = [sys.executable, __file__, "--worker", name, "--n", str(n)] + (
         ["--device", device] if device else []
     )
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, **({"PAPERWIRE_EMBED_PRECISION": precision} if precision else {}))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         print(f"{name}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -249,6 +255,12 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
     parser.add_argument("--n", type=int, default=1024, help="papers encoded per model for the throughput")
     parser.add_argument("--device", default=None, help="cpu or cuda (torch models); default: cuda if seen")
+    parser.add_argument(
+        "--precisions",
+        default="",
+        help="comma-separated (auto, float32, bfloat16): each torch model once per precision; "
+        "default: $PAPERWIRE_EMBED_PRECISION or auto",
+    )
     parser.add_argument("--vectors", type=int, default=100_000, help="vectors in the recall test")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--scale", type=int, default=0, help="also measure a reader of an index this big")
@@ -266,8 +278,13 @@ def main() -> None:
     )
     print("| model | dim | load s | papers/s | query p50 ms | query p95 ms | RSS MB | nDCG@10 (66 queries) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in args.models.split(","):
-        r = run_worker(name, args.n, args.device)
+    runs = [
+        (name, precision)
+        for name in args.models.split(",")
+        for precision in (args.precisions.split(",") if args.precisions and name in TORCH_MODELS else [None])
+    ]
+    for name, precision in runs:
+        r = run_worker(name, args.n, args.device, precision)
         if r:
             print(
                 f"| {r['model']} | {r['dim']} | {r['load_s']:.1f} | {r['papers_per_s']:,.0f} | "
