@@ -167,6 +167,22 @@ class SearchResult:
         return max(1, -(-min(self.total, MAX_RESULT_WINDOW) // self.per_page))
 
 
+_MODEL_THREAD_NAME = "embed-query"
+_model_thread_pool: ThreadPoolExecutor | None = None
+_model_thread_lock = threading.Lock()
+
+
+def model_thread() -> ThreadPoolExecutor:
+    """The one thread that embeds this process's queries, whichever thread searches: the model reads one
+    text at a time anyway (its lock), and every thread that runs torch on the CPU keeps a team of OpenMP
+    threads of its own, which would multiply with a web process's request threads."""
+    global _model_thread_pool
+    with _model_thread_lock:
+        if _model_thread_pool is None:
+            _model_thread_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_MODEL_THREAD_NAME)
+        return _model_thread_pool
+
+
 class SearchEngine:
     """The store plus this node's derived indexes."""
 
@@ -191,10 +207,6 @@ class SearchEngine:
         # so popular queries skip the model (~8 ms on a CPU) after every commit too.
         self.vector_cache_size = VECTOR_CACHE_SIZE
         self._vectors_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        # Embeds a hybrid query while the keyword side searches (both leave the GIL for most of their
-        # time); one per web thread is plenty, and the model's lock keeps them from oversubscribing.
-        self._embedding_pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         # Loaded on first use: a process that only does keyword search never pays for the model.
         self.embedder = embedder or (lambda: get_embedder())
 
@@ -403,7 +415,11 @@ class SearchEngine:
             if vector is not None:
                 self._vectors_cache.move_to_end(text)
                 return vector
-        vector = self.embedder().encode_query(text)
+        embedder = self.embedder()
+        if threading.current_thread().name.startswith(_MODEL_THREAD_NAME):
+            vector = embedder.encode_query(text)
+        else:
+            vector = model_thread().submit(embedder.encode_query, text).result()
         vector.setflags(write=False)  # shared by every search of this text
         with self._cache_lock:
             self._vectors_cache[text] = vector
@@ -480,13 +496,8 @@ class SearchEngine:
         return ranked, total, relaxed
 
     def _embed_soon(self, text: str) -> Future:
-        """The query vector of ``text``, computed on a worker thread."""
-        with self._pool_lock:
-            if self._embedding_pool is None:
-                self._embedding_pool = ThreadPoolExecutor(
-                    max_workers=max(1, get_settings().web_threads), thread_name_prefix="embed-query"
-                )
-        return self._embedding_pool.submit(self._query_vector, text)
+        """The query vector of ``text``, being computed on the model's thread."""
+        return model_thread().submit(self._query_vector, text)
 
     def _unknown_tokens(self, words: list[Word]) -> list[tuple[str, bool]]:
         """(token, is the word being typed) for each query token that neither the index nor the English
