@@ -104,7 +104,7 @@ def percentile(values: list[float], q: float) -> float:
 def time_queries(engine: SearchEngine, queries: list[str]) -> tuple[list[float], list[float]]:
     """Each query through paperwire and through raw tantivy, taking turns at going first: the first
     search of a query pays for touching its postings (page faults, tantivy's caches), which at 3M
-    raised whichever side went first by a third at p95 (docs/benchmarks.md)."""
+    raised the p95 of whichever side went first by half (docs/benchmarks.md)."""
     ours, raw = [], []
     searcher = engine.keyword.searcher()
 

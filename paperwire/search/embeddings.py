@@ -125,7 +125,7 @@ def cpu_precision(precision: str | None = None) -> str:
     """What a torch model computes in on the CPU: ``precision``, else ``$PAPERWIRE_EMBED_PRECISION``, else
     ``auto``: bfloat16 where the CPU does it natively (encoding 2-3x faster on this project's machine,
     vectors within cosine 0.9999 of float32's and the same nDCG: docs/benchmarks.md), float32 elsewhere.
-    Either way the weights stay float32; only the matrix products run in bfloat16."""
+    In bfloat16 the dense layers' matrices are kept in bfloat16 and the rest of the weights in float32."""
     precision = precision or os.environ.get("PAPERWIRE_EMBED_PRECISION") or "auto"
     if precision not in PRECISIONS:
         raise ValueError(f"unknown embedding precision {precision!r}; use one of {', '.join(PRECISIONS)}")
