@@ -34,13 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.machine import cores_and_memory  # noqa: E402
 from bench.quality import load_judgments, ndcg_at_k  # noqa: E402
-from paperwire.search.embeddings import MODELS, get_embedder  # noqa: E402
+from paperwire.search.embeddings import MODELS, _TransformerEmbedder, get_embedder  # noqa: E402
 from paperwire.search.vectors import VectorIndex  # noqa: E402
 
 SAMPLE = ROOT / "paperwire" / "sample" / "papers.jsonl.gz"
 
 
-TORCH_MODELS = ("minilm", "mpnet")  # the ones PAPERWIRE_EMBED_PRECISION applies to
+def runs_in_torch(name: str) -> bool:
+    """Whether PAPERWIRE_EMBED_PRECISION applies to the model called ``name``."""
+    model = MODELS.get(name)
+    return isinstance(model, type) and issubclass(model, _TransformerEmbedder)
 
 
 def rss_mb(pid: int | None = None) -> float:
@@ -94,9 +97,8 @@ def worker(name: str, n: int, device: str | None) -> dict:
         scores = doc_vecs @ embedder.encode_query(j["query"])
         ranked = [ids[i] for i in np.argsort(-scores, kind="stable")[:10]]
         ndcg.append(ndcg_at_k(ranked, j["relevant"]))
-    precision = getattr(embedder, "precision", None)
     return {
-        "model": f"{name} ({precision})" if precision else name,
+        "model": f"{name} ({embedder.precision})" if embedder.precision else name,
         "dim": embedder.dim,
         "load_s": load_s,
         "papers_per_s": rate,
@@ -281,7 +283,7 @@ def main() -> None:
     runs = [
         (name, precision)
         for name in args.models.split(",")
-        for precision in (args.precisions.split(",") if args.precisions and name in TORCH_MODELS else [None])
+        for precision in (args.precisions.split(",") if args.precisions and runs_in_torch(name) else [None])
     ]
     for name, precision in runs:
         r = run_worker(name, args.n, args.device, precision)

@@ -37,10 +37,7 @@ from bench.search import corpus_options, make_queries, percentile, read_into_pag
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search.embeddings import Embedder, get_embedder  # noqa: E402
 from paperwire.search.keyword import KeywordIndex  # noqa: E402
-from paperwire.search.service import (
-    SearchEngine,
-    model_thread,  # noqa: E402
-)
+from paperwire.search.service import SearchEngine, model_thread  # noqa: E402
 from paperwire.search.vectors import VectorIndex  # noqa: E402
 from paperwire.store import Store  # noqa: E402
 
@@ -93,8 +90,7 @@ def main() -> None:
     vectors_dir = work / "random-vectors"
     print(
         f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"N = {args.n:,}; vectors: random, {DIM}-d int8 (MiniLM's shape); query embedding: {args.model} "
-        f"on CPU ({os.environ.get('PAPERWIRE_EMBED_PRECISION') or 'auto'} precision)"
+        f"N = {args.n:,}; vectors: random, {DIM}-d int8 (MiniLM's shape)"
     )
     if not (vectors_dir / "manifest.json").exists():
         print(f"# wrote the random vectors in {random_vectors(store, vectors_dir):.0f}s")
@@ -110,6 +106,7 @@ def main() -> None:
     graph_file = next(vectors_dir.glob("graph-*.usearch"))
     print(f"# graph file: {graph_file.stat().st_size / 2**20:,.0f} MiB")
     embedder = get_embedder(args.model)
+    print(f"# query embedding: {args.model} on the CPU, {embedder.precision}")
     if embedder.dim != DIM:
         embedder = FirstDimensions(embedder, DIM)
     keyword_index = KeywordIndex(work / "index" / "keyword")
@@ -123,7 +120,7 @@ def main() -> None:
     queries = make_queries(CorpusModel(seed=1), args.queries)
     size, seconds = read_into_page_cache(work / "paperwire.db", work / "index" / "keyword", vectors_dir)
     print(f"# read store, index and vectors into the page cache: {size / 1e9:.2f} GB in {seconds:.0f}s")
-    for text in queries["keyword"][:50]:  # warm the page cache, as a running server would be
+    for text in queries["keyword"][:50]:  # and warm tantivy's own caches, as a running server would be
         for engine in engines.values():
             engine.search(text, mode="hybrid")
     print()

@@ -185,7 +185,7 @@ def _embed(store: Store, quiet: bool, *, rebuild: bool, limit: int | None, devic
     if summary.embedded or summary.removed or summary.retagged:
         click.echo(
             f"Embedded {summary.embedded:,} papers with {embedder.name}"
-            + (f" ({embedder.precision})" if getattr(embedder, "precision", None) else "")
+            + (f" ({embedder.precision})" if embedder.precision else "")
             + f" in {summary.seconds:.1f}s "
             f"({summary.rate:,.1f} papers/s)" + (f", removed {summary.removed:,}" if summary.removed else "")
         )

@@ -75,6 +75,7 @@ class Embedder:
 
     name: str
     dim: int
+    precision: str | None = None  # what a torch model computes in (cpu_precision); None for static models
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Shape ``(len(texts), dim)``, float32, rows of unit length."""
