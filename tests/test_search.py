@@ -617,6 +617,69 @@ def test_marks_whole_words_by_how_they_match_in_plain_and_accented_text():
     ]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [["die", "tie"], ["dying", "lying"], ["generalization", "possibility"], ["r", "speculative"], ["mod"]],
+)
+def test_marks_agree_with_the_matching_rules_for_every_word_of_the_sample(query):
+    """The highlighter tests only the words that begin as a query word or its stem does for exact, stem
+    and prefix matches (a shortcut for speed): each distinct word of the bundled papers must still be
+    classified as the rules say, exceptions of the stemmer (dying -> die) and words with "_" included."""
+    import json
+    import re
+    from pathlib import Path
+
+    from rapidfuzz.distance import OSA
+
+    from paperwire.search.highlight import Highlighter, fold
+    from paperwire.search.keyword import ONE_TYPO, TWO_TYPOS, stem_of
+
+    snapshot = Path(__file__).parent / "fixtures" / "snapshot" / "arxiv-metadata-oai-snapshot.head200.jsonl"
+    text = " ".join(
+        " ".join((r["title"], r["abstract"], r["authors"])) for r in map(json.loads, snapshot.open())
+    )
+    words = sorted(
+        {fold(w) for w in re.findall(r"\w+", text)} | {"dying", "lie", "ties", "r_1", "_r", "model"}
+    )
+    highlighter = Highlighter(query, last_is_prefix=True)
+
+    def expected(word):
+        if word in query:
+            return (word, "exact")
+        for token in query:
+            if stem_of(word) == stem_of(token):
+                return (token, "stem")
+        if len(query[-1]) >= 2 and word.startswith(query[-1]):
+            return (query[-1], "prefix")
+        for token in query:
+            allowed = 2 if len(token) >= TWO_TYPOS else 1
+            if len(token) >= ONE_TYPO and OSA.distance(word, token) <= allowed:
+                return (token, "typo")
+        return None
+
+    got = {}
+    for word in words:
+        marks = highlighter.marks(word)
+        got[word] = (marks[0].query_word, marks[0].how) if marks else None
+    assert got == {w: expected(w) for w in words}
+    assert any(got.values())
+
+
+def test_a_snippet_of_converted_latex_marks_only_what_the_stored_text_matched():
+    """Marks are what the index matched, on the stored text: a window whose LaTeX is shown as Unicode is
+    searched again only when the stored window held a match."""
+    from paperwire.latex import readable
+    from paperwire.search.highlight import Highlighter
+
+    highlighter = Highlighter(["schrödinger"])
+    stored = 'The Schr\\"odinger equation for $\\alpha$-particles. ' * 12
+    assert highlighter.marks(stored) == []
+    snippet = str(highlighter.snippet(stored, display=readable))
+    assert "Schrödinger" in snippet and "<mark>" not in snippet
+    shown = "The Schrödinger equation for α-particles."
+    assert "<mark>Schrödinger</mark>" in str(highlighter.html(shown))
+
+
 def test_no_typo_marks_for_words_the_index_takes_as_typed(tmp_path, sqlite_store):
     """A word many papers contain matches no typos in the index (TRUSTED_WORD_DF), so a near spelling of
     it in a hit is not marked; a rare word's typos are, as the index matched them."""

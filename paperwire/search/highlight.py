@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import NamedTuple
 
 from markupsafe import Markup, escape
 from rapidfuzz.distance import OSA
+from rapidfuzz.process import extract
 
 from paperwire.search.keyword import MIN_PREFIX, ONE_TYPO, STOPWORDS, TWO_TYPOS, plain_tokens, stem_of
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-# In ASCII text, every character that \w does not match, made a space: str.split() then gives the words.
-_NON_WORD_TO_SPACE = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+# For ASCII text as bytes, every byte that \w does not match made a space: split() then gives the words,
+# several times faster than re.findall(r"\w+") or str.translate.
+_NON_WORD_TO_SPACE = bytes(c if c < 128 and (chr(c).isalnum() or c == ord("_")) else 32 for c in range(256))
 SNIPPET_CHARS = 320
+# The Snowball exceptions whose stem does not begin as the word does: dying -> die, lying, tying.
+_STEM_HEAD_ALIASES = {"di": "dy", "li": "ly", "ti": "ty"}
 
 
 def fold(word: str) -> str:
@@ -31,16 +35,11 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):
     start: int
     end: int
     query_word: str
     how: str  # exact | stem | typo | prefix
-
-
-def _start(mark: Mark) -> int:
-    return mark.start
 
 
 class Highlighter:
@@ -63,49 +62,57 @@ class Highlighter:
             self.tokens[-1] if last_is_prefix and self.tokens and len(self.tokens[-1]) >= MIN_PREFIX else None
         )
         self._exact = frozenset(self.tokens)
-        # (word, edits allowed, length) of the query words that match their typos, in query order.
+        # (word, edits allowed) of the query words that match their typos, in query order.
         self._typo_tokens = [
-            (t, 2 if len(t) >= TWO_TYPOS else 1, len(t))
+            (t, 2 if len(t) >= TWO_TYPOS else 1)
             for t in self.tokens
             if len(t) >= ONE_TYPO and not (typed_as_meant and typed_as_meant(t))
         ]
-        sizes = [size for _, _, size in self._typo_tokens]
-        # A typo is at most two letters longer or shorter than the word it misspells.
-        self._typo_sizes = range(min(sizes) - 2, max(sizes) + 3) if sizes else range(0)
+        # A word's stem keeps its first two letters (Snowball English), but for "dying", "lying" and
+        # "tying" (die, lie, tie) and where the index's tokenizer splits the word at a "_" in them: so
+        # a word can match a query word exactly, by stem or as its prefix only if it begins with the
+        # first two letters of a query word, of its stem or of the prefix (tests/test_search.py).
+        heads = {t[:2] for t in self.tokens} | {s[:2] for s in self.stems}
+        heads |= {_STEM_HEAD_ALIASES[h] for h in heads if h in _STEM_HEAD_ALIASES}
+        self._heads = tuple(heads)
+        self._matching: set[str] = set()  # the words in the cache that match
         self._cache: dict[str, tuple[str, str] | None] = {}
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
 
-    def _classify(self, words: Iterable[str]) -> None:
+    def _classify(self, words: list[str]) -> None:
         """How each of ``words`` matches a query word, into the cache: exact, else by stem, else as the
-        prefix being typed, else as a typo, else not at all (a page of hits brings ~700 new words)."""
-        cache, exact, stems, prefix, typo_sizes = (
-            self._cache,
-            self._exact,
-            self.stems,
-            self.prefix,
-            self._typo_sizes,
-        )
-        distance = OSA.distance
-        for word in words:
+        prefix being typed, else as a typo, else not at all. A page of hits brings ~700 new words, of
+        which a handful match: the typo test runs in rapidfuzz over all of them at once, and the exact,
+        stem and prefix tests only for the few words that begin as a query word does."""
+        cache = self._cache
+        cache.update(dict.fromkeys(words))
+        matched = []
+        # Lowest precedence first, each later test overwriting: typo, prefix, stem, exact. The first
+        # query word in query order wins among typos, so they are written last to first.
+        for token, allowed in reversed(self._typo_tokens):
+            for word, _, _ in extract(
+                token, words, scorer=OSA.distance, score_cutoff=allowed, limit=None, processor=None
+            ):
+                cache[word] = (token, "typo")
+                matched.append(word)
+        exact, stems, prefix = self._exact, self.stems, self.prefix
+        heads = self._heads
+        candidates = [w for w in words if w.startswith(heads)]
+        if "_" in "".join(words):
+            candidates += [w for w in words if "_" in w[:2] and not w.startswith(heads)]
+        for word in candidates:
             if word in exact:
                 cache[word] = (word, "exact")
-                continue
-            token = stems.get(stem_of(word))
-            if token is not None:
+            elif (token := stems.get(stem_of(word))) is not None:
                 cache[word] = (token, "stem")
-                continue
-            if prefix and word.startswith(prefix):
+            elif prefix and word.startswith(prefix):
                 cache[word] = (prefix, "prefix")
+            else:
                 continue
-            cache[word] = None
-            size = len(word)
-            if size in typo_sizes:
-                for token, allowed, token_size in self._typo_tokens:
-                    if abs(token_size - size) <= 2 and distance(word, token, score_cutoff=allowed) <= allowed:
-                        cache[word] = (token, "typo")
-                        break
+            matched.append(word)
+        self._matching.update(matched)
 
     def marks(self, text: str) -> list[Mark]:
         if not self.tokens or not text:
@@ -115,15 +122,13 @@ class Highlighter:
         # ASCII text folds by lower-casing, with offsets unchanged. Its distinct words are classified
         # once (a word is looked at once per query), then only the matched ones are looked for.
         folded = text.lower()
-        cache = self._cache
-        distinct = set(folded.translate(_NON_WORD_TO_SPACE).split())  # \w+ words, several times faster
-        self._classify([w for w in distinct if w not in cache])
+        distinct = set(folded.encode().translate(_NON_WORD_TO_SPACE).decode().split())
+        if new := distinct.difference(self._cache):
+            self._classify(list(new))
         out = []
-        size = len(folded)
-        for word in distinct:
+        cache, size = self._cache, len(folded)
+        for word in distinct.intersection(self._matching):
             found = cache[word]
-            if found is None:
-                continue
             at = folded.find(word)
             while at != -1:  # whole words only, as \w+ would have split the text
                 end = at + len(word)
@@ -132,28 +137,36 @@ class Highlighter:
                 ):
                     out.append(Mark(at, end, *found))
                 at = folded.find(word, end)
-        out.sort(key=_start)
+        out.sort()
         return out
 
     def _marks_folding(self, text: str) -> list[Mark]:
         """Text with accents: each word folded on its own, the offsets those of the original text."""
+        folded = {w: fold(w) for w in set(_WORD.findall(text))}
         cache = self._cache
-        distinct = {fold(w) for w in set(_WORD.findall(text))}
-        self._classify([w for w in distinct if w not in cache])
-        if not any(cache[w] is not None for w in distinct):
+        if new := [w for w in set(folded.values()) if w not in cache]:
+            self._classify(new)
+        matching = self._matching
+        found = {w: cache[f] for w, f in folded.items() if f in matching}
+        if not found:
             return []  # most author lists: spared looking at each word again for its offsets
-        spans = [(m.start(), m.end(), fold(m.group())) for m in _WORD.finditer(text)]
-        return [Mark(start, end, *cache[w]) for start, end, w in spans if cache[w] is not None]
+        return [
+            Mark(m.start(), m.end(), *found[m.group()]) for m in _WORD.finditer(text) if m.group() in found
+        ]
 
     def html(self, text: str, marks: list[Mark] | None = None) -> Markup:
         """The whole text, escaped, with matches in <mark>."""
-        marks = self.marks(text) if marks is None else marks
+        return Markup(self._html(text, self.marks(text) if marks is None else marks))
+
+    @staticmethod
+    def _html(text: str, marks: list[Mark]) -> str:
+        # Joined as plain strings, every one escaped: Markup's own + and join cost more.
         parts, at = [], 0
-        for mark in marks:  # joined as plain strings, every one escaped: Markup's own + and join cost more
+        for mark in marks:
             parts += (escape(text[at : mark.start]), "<mark>", escape(text[mark.start : mark.end]), "</mark>")
             at = mark.end
         parts.append(escape(text[at:]))
-        return Markup("".join(parts))
+        return "".join(parts)
 
     def snippet(
         self,
@@ -199,18 +212,18 @@ class Highlighter:
                 end = close + 1
         window = text[start:end]
         shown = window if display is None else display(window)
-        if shown == window:  # most abstracts: nothing to convert, so the marks found on the text stand
-            inner = [
-                Mark(m.start - start, m.end - start, m.query_word, m.how)
-                for m in marks
-                if m.start >= start and m.end <= end
-            ]
-            body = self.html(shown, inner)
-        else:
-            body = self.html(shown, self.marks(shown))
-        return (
-            (Markup("… ") if start else Markup("")) + body + (Markup(" …") if end < len(text) else Markup(""))
-        )
+        inner = [
+            Mark(m.start - start, m.end - start, m.query_word, m.how)
+            for m in marks
+            if m.start >= start and m.end <= end
+        ]
+        if shown != window and inner:
+            # LaTeX turned into Unicode moves the words: find them again in what is shown. A window
+            # without a match in the stored text has none shown either (marks are what the index
+            # matched, and it matched the stored text).
+            inner = self.marks(shown)
+        body = self._html(shown, inner)
+        return Markup(("… " if start else "") + body + (" …" if end < len(text) else ""))
 
     def why(self, fields: dict[str, list[Mark]]) -> list[str]:
         """Short reasons from each field's marks, e.g. ``title: "speculative"``, ``abstract: "decoding" (typo)``."""
