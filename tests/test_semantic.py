@@ -163,8 +163,9 @@ def test_the_model_reads_the_query_as_typed_with_typos_fixed(engine, monkeypatch
 
 
 def test_hybrid_embeds_the_query_while_the_keyword_side_searches(engine, monkeypatch):
-    """A query whose words the index knows goes to the model at once, on another thread, overlapping the
-    keyword search; one with a typo waits for the keyword hits that fix it."""
+    """A query goes to the model at once, on another thread, overlapping the keyword search: as typed
+    when the index knows its words, with a typo fixed to the indexed word one edit away, an unfinished
+    last word completed; a word two edits from any indexed word waits for the keyword hits that fix it."""
     import threading
 
     embedding_started = threading.Event()
@@ -188,12 +189,21 @@ def test_hybrid_embeds_the_query_while_the_keyword_side_searches(engine, monkeyp
     first = engine.search("tests that fail on the same revision", mode="hybrid")
     assert overlapped == [True] and read[0][1].startswith("embed-query")
     assert ids(first)[0] == "2401.10004"
+    for query, fixed in [
+        ("mutaton testing of the networks", "mutation testing of the networks"),
+        ("neutrino osc", "neutrino oscillation"),
+    ]:
+        embedding_started.clear()
+        read.clear()
+        engine.search(query, mode="hybrid")
+        assert overlapped[-1] is True and read[0][1].startswith("embed-query")
+        assert read == [(fixed, read[0][1])]
     embedding_started.clear()
     read.clear()
     wait["seconds"] = 0.5
-    engine.search("mutaton testing of the networks", mode="hybrid")
-    assert overlapped[1] is False
-    assert read == [("mutation testing of the networks", threading.current_thread().name)]
+    engine.search("neutrino oscilaton", mode="hybrid")  # "oscillation" less two letters
+    assert overlapped[-1] is False
+    assert read == [("neutrino oscillation", threading.current_thread().name)]
 
 
 def test_real_words_missing_from_the_index_are_not_read_as_typos(engine, sqlite_store, embedder, monkeypatch):

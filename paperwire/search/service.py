@@ -24,6 +24,8 @@ from paperwire.search.highlight import Highlighter, Mark
 from paperwire.search.keyword import (
     BONUS,
     IDF_BAND,
+    MIN_PREFIX,
+    ONE_TYPO,
     PHRASE_BONUS,
     TIE_BREAK,
     WORD_BASE,
@@ -459,17 +461,17 @@ class SearchEngine:
         poorly (a query that describes an idea), closeness in meaning decides."""
         words, _ = self._plain_parts(root)
         unknown = self._unknown_tokens(words)
-        # The model reads the query as typed unless a word needs fixing from the keyword hits: then it
-        # can start now, on the other core, instead of after the keyword search.
-        early = None if unknown else self._embed_soon(text)
+        # The model reads the query as typed, its typos and unfinished last word fixed from the index's
+        # words: on the other core, while the keyword side searches. A fix the index's words cannot
+        # give (two typos in a word) is taken from the keyword hits, after the search.
+        early = self._embed_soon(text, unknown, searcher)
         result, relaxed = self._plain(
             searcher, root, filter_queries, "relevance", 0, window, relax=True, count=count
         )
         keyword_ids = self.keyword.ids(searcher, result.hits)
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
-        if early is not None:
-            qvec = early.result()
-        else:
+        qvec = early.result()
+        if qvec is None:
             qvec = self._query_vector(self._corrected(text, unknown, keyword_ids[:CORRECTION_HITS]))
         pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
@@ -495,9 +497,38 @@ class SearchEngine:
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
         return ranked, total, relaxed
 
-    def _embed_soon(self, text: str) -> Future:
-        """The query vector of ``text``, being computed on the model's thread."""
-        return model_thread().submit(self._query_vector, text)
+    def _embed_soon(self, text: str, unknown: list[tuple[str, bool]], searcher) -> Future:
+        """The query vector of ``text`` with its ``unknown`` tokens fixed from the index's words, being
+        computed on the model's thread; None from it when a token has no such fix."""
+
+        def embed() -> np.ndarray | None:
+            fixes = self._fixes_from_terms(searcher, unknown)
+            return None if fixes is None else self._query_vector(_with_fixes(text, fixes))
+
+        return model_thread().submit(embed)
+
+    @staticmethod
+    def _fixes_from_terms(searcher, unknown: list[tuple[str, bool]]) -> dict[str, str] | None:
+        """Unknown query token (see _unknown_tokens) -> the indexed word it stands for: the word being
+        typed completed to the commonest indexed word it begins, a typo to the commonest indexed word one
+        edit away (the same edit the keyword side allows). Tokens too short for either stay as typed.
+        None when a token the keyword side would match as a typo has no word one edit away: the keyword
+        hits show what it matched (two edits, in words of 9+ letters)."""
+        fixes = {}
+        for token, prefix in unknown:
+            if prefix and len(token) >= MIN_PREFIX:
+                completions = searcher.terms_with_prefix("text_plain", token, limit=1)
+                if completions:
+                    fixes[token] = completions[0][0]
+                    continue
+            if len(token) < ONE_TYPO:
+                continue
+            near = [(searcher.doc_freq("text_plain", w), w) for w in _one_edit_away(token)]
+            df, word = max(near, default=(0, ""))
+            if not df:
+                return None
+            fixes[token] = word
+        return fixes
 
     def _unknown_tokens(self, words: list[Word]) -> list[tuple[str, bool]]:
         """(token, is the word being typed) for each query token that neither the index nor the English
@@ -516,12 +547,7 @@ class SearchEngine:
         stop words included), with the ``unknown`` tokens (typos, the unfinished last word) replaced by
         what they matched in the best keyword hits. A misspelled word is noise to the model ("mutaton"
         is not "mutation" to it), but not to the keyword engine."""
-        fixes = self._fixes(unknown, top_ids)
-        for token, fixed in fixes.items():
-            text = re.sub(
-                rf"(?<!\w){re.escape(token)}(?!\w)", lambda _m, f=fixed: f, text, flags=re.IGNORECASE
-            )
-        return text
+        return _with_fixes(text, self._fixes(unknown, top_ids))
 
     def _fixes(self, unknown: list[tuple[str, bool]], top_ids: list[str]) -> dict[str, str]:
         """Unknown query token (see _unknown_tokens) -> the word it matched (as a typo, or as the prefix
@@ -805,6 +831,27 @@ class SearchEngine:
 
 
 _default: SearchEngine | None = None
+
+
+def _with_fixes(text: str, fixes: dict[str, str]) -> str:
+    """``text`` with each whole-word token of ``fixes`` (any case) replaced by its fix."""
+    for token, fixed in fixes.items():
+        text = re.sub(rf"(?<!\w){re.escape(token)}(?!\w)", lambda _m, f=fixed: f, text, flags=re.IGNORECASE)
+    return text
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _one_edit_away(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion (of a letter) from ``word``."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return (
+        {a + b[1:] for a, b in splits if b}
+        | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        | {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+        | {a + c + b for a, b in splits for c in _LETTERS}
+    ) - {word}
 
 
 def default_engine() -> SearchEngine:
