@@ -172,6 +172,11 @@ class SearchResult:
 _MODEL_THREAD_NAME = "embed-query"
 _model_thread_pool: ThreadPoolExecutor | None = None
 _model_thread_lock = threading.Lock()
+_this_thread = threading.local()  # .embeds_queries is True on the model's thread only
+
+
+def _mark_model_thread() -> None:
+    _this_thread.embeds_queries = True
 
 
 def model_thread() -> ThreadPoolExecutor:
@@ -181,7 +186,9 @@ def model_thread() -> ThreadPoolExecutor:
     global _model_thread_pool
     with _model_thread_lock:
         if _model_thread_pool is None:
-            _model_thread_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_MODEL_THREAD_NAME)
+            _model_thread_pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=_MODEL_THREAD_NAME, initializer=_mark_model_thread
+            )
         return _model_thread_pool
 
 
@@ -418,7 +425,7 @@ class SearchEngine:
                 self._vectors_cache.move_to_end(text)
                 return vector
         embedder = self.embedder()
-        if threading.current_thread().name.startswith(_MODEL_THREAD_NAME):
+        if getattr(_this_thread, "embeds_queries", False):
             vector = embedder.encode_query(text)
         else:
             vector = model_thread().submit(embedder.encode_query, text).result()
