@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import tantivy
@@ -167,6 +168,14 @@ class SearchResult:
     @property
     def pages(self) -> int:
         return max(1, -(-min(self.total, MAX_RESULT_WINDOW) // self.per_page))
+
+
+class _Unknown(NamedTuple):
+    """A query token the index does not hold (SearchEngine._unknown_tokens)."""
+
+    token: str
+    prefix: bool  # the word being typed: may be completed
+    typo: bool  # in no English dictionary either: may be read as a typo
 
 
 _MODEL_THREAD_NAME = "embed-query"
@@ -504,7 +513,7 @@ class SearchEngine:
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
         return ranked, total, relaxed
 
-    def _embed_soon(self, text: str, unknown: list[tuple[str, bool]], searcher) -> Future:
+    def _embed_soon(self, text: str, unknown: list[_Unknown], searcher) -> Future:
         """The query vector of ``text`` with its ``unknown`` tokens fixed from the index's words, being
         computed on the model's thread; None from it when a token has no such fix."""
 
@@ -515,20 +524,20 @@ class SearchEngine:
         return model_thread().submit(embed)
 
     @staticmethod
-    def _fixes_from_terms(searcher, unknown: list[tuple[str, bool]]) -> dict[str, str] | None:
+    def _fixes_from_terms(searcher, unknown: list[_Unknown]) -> dict[str, str] | None:
         """Unknown query token (see _unknown_tokens) -> the indexed word it stands for: the word being
         typed completed to the commonest indexed word it begins, a typo to the commonest indexed word one
         edit away (the same edit the keyword side allows). Tokens too short for either stay as typed.
         None when a token the keyword side would match as a typo has no word one edit away: the keyword
         hits show what it matched (two edits, in words of 9+ letters)."""
         fixes = {}
-        for token, prefix in unknown:
+        for token, prefix, typo in unknown:
             if prefix and len(token) >= MIN_PREFIX:
                 completions = searcher.terms_with_prefix("text_plain", token, limit=1)
                 if completions:
                     fixes[token] = completions[0][0]
                     continue
-            if len(token) < ONE_TYPO:
+            if not typo or len(token) < ONE_TYPO:
                 continue
             near = [(searcher.doc_freq("text_plain", w), w) for w in _one_edit_away(token)]
             df, word = max(near, default=(0, ""))
@@ -537,32 +546,35 @@ class SearchEngine:
             fixes[token] = word
         return fixes
 
-    def _unknown_tokens(self, words: list[Word]) -> list[tuple[str, bool]]:
-        """(token, is the word being typed) for each query token that neither the index nor the English
-        dictionary has: a typo or an unfinished word. A real word missing from the papers ("unequally")
-        is meant as typed, and reading it as a typo of a word they do hold ("equally") would turn the
-        query's meaning around."""
-        return [
-            (token, word.prefix)
-            for word in words
-            for token in plain_tokens(word.text)
-            if not self.builder.doc_freq(token) and not is_english_word(token)
-        ]
+    def _unknown_tokens(self, words: list[Word]) -> list[_Unknown]:
+        """The query tokens the index does not hold, each with whether it is the word being typed and
+        whether it may be a typo. A real word missing from the papers ("unequally") is meant as typed,
+        and reading it as a typo of a word they do hold ("equally") would turn the query's meaning
+        around; but while it is being typed it may be unfinished ("gamma-ray bur", "bur" being English),
+        and completing it to a word it begins changes no meaning the user gave."""
+        unknown = []
+        for word in words:
+            for token in plain_tokens(word.text):
+                if not self.builder.doc_freq(token):
+                    typo = not is_english_word(token)
+                    if typo or word.prefix:
+                        unknown.append(_Unknown(token, word.prefix, typo))
+        return unknown
 
-    def _corrected(self, text: str, unknown: list[tuple[str, bool]], top_ids: list[str]) -> str:
+    def _corrected(self, text: str, unknown: list[_Unknown], top_ids: list[str]) -> str:
         """The query as the embedding model should read it: as typed (the model reads whole sentences,
         stop words included), with the ``unknown`` tokens (typos, the unfinished last word) replaced by
         what they matched in the best keyword hits. A misspelled word is noise to the model ("mutaton"
         is not "mutation" to it), but not to the keyword engine."""
         return _with_fixes(text, self._fixes(unknown, top_ids))
 
-    def _fixes(self, unknown: list[tuple[str, bool]], top_ids: list[str]) -> dict[str, str]:
+    def _fixes(self, unknown: list[_Unknown], top_ids: list[str]) -> dict[str, str]:
         """Unknown query token (see _unknown_tokens) -> the word it matched (as a typo, or as the prefix
         being typed) most often in the papers ``top_ids``."""
         if not top_ids or not unknown:
             return {}
         # Only the unknown tokens are looked for: marking every query word costs several times more.
-        highlighter = Highlighter([t for t, _ in unknown], last_is_prefix=unknown[-1][1])
+        highlighter = Highlighter([u.token for u in unknown], last_is_prefix=unknown[-1].prefix)
         found: dict[tuple[str, str], Counter] = {}
         for paper in self.store.get_many(top_ids).values():
             paper_text = f"{paper.title} {paper.abstract}"
@@ -572,9 +584,9 @@ class SearchEngine:
                         paper_text[mark.start : mark.end].lower()
                     ] += 1
         fixes = {}
-        for token, prefix in unknown:
-            # The word being typed is completed; any other unknown word is read as a typo.
-            for how in ("prefix", "typo") if prefix else ("typo",):
+        for token, prefix, typo in unknown:
+            # The word being typed is completed; an unknown word that is not English is read as a typo.
+            for how in ("prefix",) * prefix + ("typo",) * typo:
                 if (token, how) in found:
                     fixes[token] = found[(token, how)].most_common(1)[0][0]
                     break
