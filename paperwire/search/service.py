@@ -527,7 +527,8 @@ class SearchEngine:
     def _fixes_from_terms(searcher, unknown: list[_Unknown]) -> dict[str, str] | None:
         """Unknown query token (see _unknown_tokens) -> the indexed word it stands for: the word being
         typed completed to the commonest indexed word it begins, a typo to the commonest indexed word one
-        edit away (the same edit the keyword side allows). Tokens too short for either stay as typed.
+        edit away (the same edit the keyword side allows). Tokens too short for either, and English words
+        that complete to nothing, stay as typed.
         None when a token the keyword side would match as a typo has no word one edit away: the keyword
         hits show what it matched (two edits, in words of 9+ letters)."""
         fixes = {}
