@@ -571,7 +571,7 @@ class QueryBuilder:
         s = self.schema
         musts: list[tuple[Occur, Query]] = []
         for word in words:
-            for token, prefix in _tokens_as_typed(word):
+            for token, prefix in tokens_as_typed(word):
                 typos = _corrects_typos(token, self.doc_freq(token))
                 stem_field, plain_field = ("title", "title_plain") if in_title else ("text", "text_plain")
                 options = [Query.term_query(s, stem_field, stem_of(token))]
@@ -613,7 +613,7 @@ class QueryBuilder:
         optional: list[Query] = []
         offset = 0.0
         for word in words:
-            for token, prefix in _tokens_as_typed(word):
+            for token, prefix in tokens_as_typed(word):
                 df = self.doc_freq(token)
                 base = self.word_base(df)
                 anywhere, in_title = self._word_options(token, base, _corrects_typos(token, df), prefix)
@@ -641,7 +641,7 @@ class QueryBuilder:
         empties the results, so relaxing the query would drop it first."""
         if word.field != "all" or self.searcher is None:
             return False
-        for token, prefix in _tokens_as_typed(word):
+        for token, prefix in tokens_as_typed(word):
             if prefix or _corrects_typos(token, self.doc_freq(token)):
                 continue
             if not self.doc_freq(stem_of(token), "text") and not self.doc_freq(token, "authors"):
@@ -712,7 +712,7 @@ def _corrects_typos(token: str, df: int | None) -> bool:
     return len(token) >= ONE_TYPO and not _typed_as_meant(df)
 
 
-def _tokens_as_typed(word: Word) -> list[tuple[str, bool]]:
+def tokens_as_typed(word: Word) -> list[tuple[str, bool]]:
     """A query word's tokens ("gpt-4": "gpt", "4"), each with whether it is completed as a prefix: the
     last token of a word being typed, from MIN_PREFIX letters."""
     tokens = plain_tokens(word.text)

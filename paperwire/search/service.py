@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from string import ascii_lowercase
 from typing import NamedTuple
 
 import numpy as np
@@ -25,7 +26,6 @@ from paperwire.search.highlight import Highlighter, Mark
 from paperwire.search.keyword import (
     BONUS,
     IDF_BAND,
-    MIN_PREFIX,
     ONE_TYPO,
     PHRASE_BONUS,
     TIE_BREAK,
@@ -35,6 +35,7 @@ from paperwire.search.keyword import (
     QueryBuilder,
     meaningful,
     plain_tokens,
+    tokens_as_typed,
     with_filters,
 )
 from paperwire.search.query import And, Phrase, QueryError, Word, parse_query
@@ -533,7 +534,7 @@ class SearchEngine:
         hits show what it matched (two edits, in words of 9+ letters)."""
         fixes = {}
         for token, prefix, typo in unknown:
-            if prefix and len(token) >= MIN_PREFIX:
+            if prefix:
                 completions = searcher.terms_with_prefix("text_plain", token, limit=1)
                 if completions:
                     fixes[token] = completions[0][0]
@@ -555,11 +556,11 @@ class SearchEngine:
         and completing it to a word it begins changes no meaning the user gave."""
         unknown = []
         for word in words:
-            for token in plain_tokens(word.text):
+            for token, prefix in tokens_as_typed(word):
                 if not self.builder.doc_freq(token):
                     typo = not is_english_word(token)
-                    if typo or word.prefix:
-                        unknown.append(_Unknown(token, word.prefix, typo))
+                    if typo or prefix:
+                        unknown.append(_Unknown(token, prefix, typo))
         return unknown
 
     def _corrected(self, text: str, unknown: list[_Unknown], top_ids: list[str]) -> str:
@@ -860,17 +861,14 @@ def _with_fixes(text: str, fixes: dict[str, str]) -> str:
     return text
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
 def _one_edit_away(word: str) -> set[str]:
     """Every string one deletion, transposition, substitution or insertion (of a letter) from ``word``."""
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     return (
         {a + b[1:] for a, b in splits if b}
         | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-        | {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
-        | {a + c + b for a, b in splits for c in _LETTERS}
+        | {a + c + b[1:] for a, b in splits if b for c in ascii_lowercase}
+        | {a + c + b for a, b in splits for c in ascii_lowercase}
     ) - {word}
 
 
