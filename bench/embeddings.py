@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.machine import cores_and_memory  # noqa: E402
 from bench.quality import load_judgments, ndcg_at_k  # noqa: E402
-from paperwire.search.embeddings import MODELS, _TransformerEmbedder, get_embedder  # noqa: E402
+from paperwire.search.embeddings import MODELS, get_embedder  # noqa: E402
 from paperwire.search.vectors import VectorIndex  # noqa: E402
 
 SAMPLE = ROOT / "paperwire" / "sample" / "papers.jsonl.gz"
@@ -43,7 +43,7 @@ SAMPLE = ROOT / "paperwire" / "sample" / "papers.jsonl.gz"
 def runs_in_torch(name: str) -> bool:
     """Whether PAPERWIRE_EMBED_PRECISION applies to the model called ``name``."""
     model = MODELS.get(name)
-    return isinstance(model, type) and issubclass(model, _TransformerEmbedder)
+    return bool(getattr(model, "runs_in_torch", False))
 
 
 def rss_mb(pid: int | None = None) -> float:

@@ -76,6 +76,7 @@ class Embedder:
     name: str
     dim: int
     precision: str | None = None  # what a torch model computes in (cpu_precision); None for static models
+    runs_in_torch = False  # whether PAPERWIRE_EMBED_PRECISION and --device apply to it
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Shape ``(len(texts), dim)``, float32, rows of unit length."""
@@ -141,6 +142,7 @@ class _TransformerEmbedder(Embedder):
 
     max_tokens: int
     pad_id: int = 0
+    runs_in_torch = True
 
     def __init__(self, model_dir: Path, device: str | None, precision: str | None = None) -> None:
         _offline()
