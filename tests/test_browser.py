@@ -49,6 +49,32 @@ def test_pagination_and_filters(page, sample_site):
         assert "quant-ph" in cats
 
 
+def test_results_follow_the_query_as_it_is_typed(page, sample_site):
+    """Search as you type: no submit, no reload; the address bar follows, and a slower answer to an older
+    prefix never replaces a newer one (keys come slower than the pause, so every prefix is fetched)."""
+    page.goto(sample_site.url + "/search")
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+    page.locator("#q").press_sequentially("mutation tes", delay=220)
+    page.wait_for_function("document.querySelector('.summary')?.textContent.includes('mutation tes')")
+    page.wait_for_timeout(600)  # time for any late answer to an older prefix to land (it must not)
+    assert "mutation tes”" in page.locator(".summary").inner_text()
+    live = page.locator("ol.results h3").all_inner_texts()
+    assert "mutation testing" in live[0].lower()
+    assert page.evaluate("window.sameDocument === true")
+    assert re.search(r"/search\?q=mutation\+tes$", page.url)
+    assert "for “mutation tes”" in page.locator("p.visually-hidden[role=status]").inner_text()
+    assert page.evaluate("history.length") == 2  # about:blank, then this page: one entry, replaced
+
+    page.locator("details.filters summary").click()
+    page.select_option("select[name=mode]", "keyword")  # a filter change refreshes too
+    page.wait_for_url(re.compile(r"q=mutation\+tes&mode=keyword$"))
+    page.wait_for_function("document.title.startsWith('mutation tes')")
+    live = page.locator("ol.results h3").all_inner_texts()
+    page.reload()
+    assert page.locator("ol.results h3").all_inner_texts() == live  # what the address shows, exactly
+    assert page.evaluate("window.sameDocument") is None
+
+
 def test_semantic_query_finds_a_paper_without_shared_words(page, sample_site):
     page.goto(sample_site.url + "/search?q=" + "making+several+robots+agree+without+a+leader")
     assert page.locator("ol.results li.card").count() > 0

@@ -30,3 +30,68 @@
     }
   });
 })();
+
+// Search as you type: on the search page, the results follow the query and filters without a submit.
+// The page itself is fetched and its results swapped in, so what shows is exactly what the server renders
+// (and escapes) for that address; the address bar follows without adding a history entry per keystroke.
+(function () {
+  "use strict";
+  const form = document.querySelector("form.search-form");
+  let results = document.getElementById("search-results");
+  if (!form || !results || !window.fetch || !window.DOMParser) return;
+  const DELAY_MS = 180;  // a pause between keystrokes, not every keystroke (the search is rate-limited)
+  const status = document.createElement("p");
+  status.className = "visually-hidden";
+  status.setAttribute("role", "status");
+  form.after(status);
+  let timer = null, controller = null, latest = 0;
+  let shown = address();
+
+  function address() {
+    const params = new URLSearchParams();
+    for (const [name, value] of new FormData(form)) {
+      const text = String(value).trim();
+      // The defaults are left out, as in the links the server writes.
+      if (text && !(name === "mode" && text === "hybrid") && !(name === "sort" && text === "relevance")) {
+        params.append(name, text);
+      }
+    }
+    const query = params.toString();
+    return form.getAttribute("action") + (query ? "?" + query : "");
+  }
+
+  async function refresh() {
+    const url = address();
+    if (url === shown) return;
+    shown = url;
+    const ticket = ++latest;
+    if (controller) controller.abort();
+    controller = new AbortController();
+    results.setAttribute("aria-busy", "true");
+    try {
+      const response = await fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin", signal: controller.signal });
+      if (response.status === 429) { shown = null; return; }  // too fast: the next pause tries again
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.getElementById("search-results");
+      if (ticket !== latest || !fresh) return;  // a newer query is on its way, or not a search page
+      results.replaceWith(fresh);
+      results = fresh;
+      document.title = page.title;
+      history.replaceState(null, "", url);
+      const summary = fresh.querySelector(".summary, .alert, .no-results h2");
+      status.textContent = summary ? summary.textContent.replace(/\s+/g, " ").trim() : "";
+    } catch (err) {
+      if (err.name !== "AbortError") shown = null;  // offline or failed: the submit button still works
+    } finally {
+      if (ticket === latest) results.removeAttribute("aria-busy");
+    }
+  }
+
+  function soon() {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, DELAY_MS);
+  }
+  form.addEventListener("input", soon);
+  form.addEventListener("change", soon);
+  form.addEventListener("submit", function () { clearTimeout(timer); if (controller) controller.abort(); });
+})();
