@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -313,7 +314,13 @@ def test_openapi_documents_v1(site):
     assert {"title_html", "snippet_html", "matched", "pdf_url"} <= set(hit)
     for path in ("/api/papers/search", "/api/daily_papers", "/api/papers/{paper_id}"):
         assert "Hugging Face-compatible" in paths[path]["get"]["tags"]
-    assert site.get("/docs").status_code == 200
+    for path, operations in paths.items():  # each says what it does (not FastAPI's "Api Me" from a name)
+        for method, op in operations.items():
+            assert op["summary"] != op["summary"].title(), (method, path, op["summary"])
+    docs = site.get("/docs")
+    assert docs.status_code == 200 and "https://" not in docs.text  # no CDN: its files are ours
+    for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', docs.text):
+        assert site.get(asset).status_code == 200, asset
 
 
 # -- own data and rate limits ----------------------------------------------------------------------------

@@ -75,6 +75,25 @@ def test_results_follow_the_query_as_it_is_typed(page, sample_site):
     assert page.evaluate("window.sameDocument") is None
 
 
+def test_the_api_docs_work_offline(page, sample_site):
+    """/docs is Swagger UI from paperwire's own files: it renders the API with every other host cut off."""
+    elsewhere = []
+
+    def only_the_site(route):  # noqa: ANN001
+        if route.request.url.startswith(sample_site.url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_site)
+    page.goto(sample_site.url + "/docs")
+    page.locator(".opblock-summary-path[data-path='/api/v1/search']").wait_for()
+    page.locator(".opblock-summary-path[data-path='/api/daily_papers']").wait_for()
+    assert "paperwire" in page.locator(".info .title").inner_text()
+    assert elsewhere == []
+
+
 def test_semantic_query_finds_a_paper_without_shared_words(page, sample_site):
     page.goto(sample_site.url + "/search?q=" + "making+several+robots+agree+without+a+leader")
     assert page.locator("ol.results li.card").count() > 0

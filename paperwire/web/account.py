@@ -348,6 +348,7 @@ class MeOut(BaseModel):
 @router.get(
     "/api/v1/me",
     response_model=MeOut,
+    summary="The signed-in account",
     tags=["paperwire API v1"],
     responses={401: {"description": 'Not signed in, or the token is not valid: `{"error": "..."}`'}},
 )

@@ -16,9 +16,11 @@ from pathlib import Path
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from paperwire import __version__
 from paperwire.config import get_settings
@@ -142,7 +144,7 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below, from our own files rather than a CDN
         redoc_url=None,
     )
     app.state.store = store
@@ -150,7 +152,22 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
     app.state.settings = settings
     app.state.follower = follower
     app.state.mail_worker = mail_worker
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """The OpenAPI description in Swagger UI, all of it served from here: the page works offline."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="paperwire API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            # Nor is the spec sent to swagger.io's online validator for its badge.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
     app.add_middleware(HeadAsGet)
     from paperwire.web import auth
 

@@ -371,6 +371,7 @@ class SubscriptionOut(BaseModel):
     "/api/v1/subscriptions",
     response_model=SubscriptionOut,
     status_code=202,
+    summary="Subscribe to the digest (double opt-in)",
     tags=["paperwire API v1"],
     responses={
         400: {"description": 'Not an e-mail address, or one that cannot get mail: `{"error": "..."}`'},
