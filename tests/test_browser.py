@@ -55,7 +55,7 @@ def test_results_follow_the_query_as_it_is_typed(page, sample_site):
     page.goto(sample_site.url + "/search")
     page.evaluate("window.sameDocument = true")  # gone if the page reloads
     page.locator("#q").press_sequentially("mutation tes", delay=220)
-    page.wait_for_function("document.querySelector('.summary')?.textContent.includes('mutation tes')")
+    page.wait_for_function("() => document.querySelector('.summary')?.textContent.includes('mutation tes')")
     page.wait_for_timeout(600)  # time for any late answer to an older prefix to land (it must not)
     assert "mutation tes”" in page.locator(".summary").inner_text()
     live = page.locator("ol.results h3").all_inner_texts()
@@ -68,7 +68,7 @@ def test_results_follow_the_query_as_it_is_typed(page, sample_site):
     page.locator("details.filters summary").click()
     page.select_option("select[name=mode]", "keyword")  # a filter change refreshes too
     page.wait_for_url(re.compile(r"q=mutation\+tes&mode=keyword$"))
-    page.wait_for_function("document.title.startsWith('mutation tes')")
+    page.wait_for_function("() => document.title.startsWith('mutation tes')")
     live = page.locator("ol.results h3").all_inner_texts()
     page.reload()
     assert page.locator("ol.results h3").all_inner_texts() == live  # what the address shows, exactly
@@ -94,6 +94,29 @@ def test_the_api_docs_work_offline(page, sample_site):
     assert elsewhere == []
 
 
+def test_pages_keep_to_their_content_security_policy(page, sample_site):
+    """Every page works under its policy (no violation reported), and the policy does stop an inline script
+    that markup slipping past the escaping would need."""
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    for path in ("/", "/search?q=dipole+scattering", "/papers/0704.0038", "/papers/month/2007-04", "/docs"):
+        response = page.goto(sample_site.url + path)
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        page.wait_for_load_state("networkidle")
+    page.locator(".opblock-summary-path[data-path='/api/v1/search']").wait_for()  # /docs ran its script
+    assert violations == []
+
+    page.goto(sample_site.url + "/search?q=dipole")
+    page.evaluate(
+        "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+        " document.body.append(s); }"
+    )
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.injected") is None
+    assert any("inline script" in v for v in violations), violations
+
+
 def test_semantic_query_finds_a_paper_without_shared_words(page, sample_site):
     page.goto(sample_site.url + "/search?q=" + "making+several+robots+agree+without+a+leader")
     assert page.locator("ol.results li.card").count() > 0
@@ -103,6 +126,10 @@ def test_semantic_query_finds_a_paper_without_shared_words(page, sample_site):
 def test_daily_lists_navigate(page, sample_site):
     page.goto(sample_site.url + "/papers/month/2007-04")
     assert page.locator("ol.cards li.card").count() == 30
+    page.select_option("form.sort select", "date")  # the sort menu applies at once, no button
+    page.wait_for_url(re.compile(r"/papers/month/2007-04\?sort=date$"))
+    dates = page.locator("ol.cards time").evaluate_all("ts => ts.map(t => t.getAttribute('datetime'))")
+    assert len(dates) == 30 and dates == sorted(dates, reverse=True)
     page.click("a[rel=prev]")
     page.wait_for_url(re.compile(r"/papers/month/2007-03$"))
     assert "March 2007" in page.locator(".period .label").inner_text()

@@ -119,13 +119,13 @@ def test_sign_in_upvote_submit_a_daily_paper_and_sign_out(page, site, smtp):
     assert vote.locator(".count").inner_text() == "0"
     page.evaluate("window.__same_page = true")
     vote.locator("button").click()
-    page.wait_for_function("document.querySelector('form.vote .count').textContent === '1'")
+    page.wait_for_function("() => document.querySelector('form.vote .count').textContent === '1'")
     assert page.evaluate("window.__same_page") is True  # no page load: the script did it
     assert vote.get_attribute("data-voted") == "true" and "on" in vote.get_attribute("class")
     page.reload()
     assert page.locator("form.vote .count").inner_text() == "1"  # stored, not only shown
     page.locator("form.vote button").click()
-    page.wait_for_function("document.querySelector('form.vote .count').textContent === '0'")
+    page.wait_for_function("() => document.querySelector('form.vote .count').textContent === '0'")
 
     today = datetime.now(UTC).date().isoformat()
     page.goto(f"{site.url}/papers/date/{today}")

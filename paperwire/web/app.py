@@ -31,6 +31,7 @@ from paperwire.web.common import ApiError
 from paperwire.web.head import HeadAsGet
 from paperwire.web.logs import redact_access_log
 from paperwire.web.ratelimit import RateLimited
+from paperwire.web.security_headers import SecurityHeaders
 from paperwire.web.templating import templates
 
 HERE = Path(__file__).parent
@@ -169,6 +170,7 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
         )
 
     app.add_middleware(HeadAsGet)
+    app.add_middleware(SecurityHeaders)
     from paperwire.web import auth
 
     auth.install(app)  # the CSRF cookie middleware, and the redirect of pages that need a signed-in user

@@ -95,3 +95,12 @@
   form.addEventListener("change", soon);
   form.addEventListener("submit", function () { clearTimeout(timer); if (controller) controller.abort(); });
 })();
+
+// A list's sort menu applies as soon as it changes (a button does it without JavaScript). A listener
+// here rather than an inline onchange: the pages' Content-Security-Policy runs no inline script.
+document.addEventListener("change", function (event) {
+  const select = event.target;
+  if (select instanceof HTMLSelectElement && select.matches("select[data-submit-on-change]") && select.form) {
+    select.form.submit();
+  }
+});
