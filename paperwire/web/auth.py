@@ -26,11 +26,12 @@ from urllib.parse import quote
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
 
 from paperwire.config import Settings
 from paperwire.store import Store, accounts
 from paperwire.store.accounts import User
+from paperwire.web.asgi import ResponseStartMiddleware
 from paperwire.web.common import (
     ApiError,
     site_base,  # noqa: F401 - used here and imported from here
@@ -190,32 +191,17 @@ async def check_csrf(request: Request) -> None:
         )
 
 
-class CsrfCookie:
-    """ASGI middleware: when a page handed out a CSRF token from a new seed, set the seed's cookie on the
-    response (pure ASGI, so streaming responses and HEAD pass through untouched)."""
+class CsrfCookie(ResponseStartMiddleware):
+    """When a page handed out a CSRF token from a new seed, set the seed's cookie on the response."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})  # shared with request.state (also through HeadAsGet's copy)
-
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and state.get(_STATE_CSRF):
-                request = Request(scope)
-                cookie = _cookie_header(
-                    CSRF_COOKIE,
-                    state[_STATE_CSRF],
-                    max_age=CSRF_COOKIE_DAYS * 86400,
-                    secure=is_https(request),
-                )
-                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie)]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookie)
+    def edit(self, scope: Scope, message: Message) -> Message:
+        seed = scope["state"].get(_STATE_CSRF)
+        if not seed:
+            return message
+        cookie = _cookie_header(
+            CSRF_COOKIE, seed, max_age=CSRF_COOKIE_DAYS * 86400, secure=is_https(Request(scope))
+        )
+        return {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie)]}
 
 
 def _cookie_header(name: str, value: str, *, max_age: int, secure: bool) -> bytes:

@@ -9,7 +9,9 @@ Referrer-Policy) are kept.
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
+
+from paperwire.web.asgi import ResponseStartMiddleware
 
 PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -27,23 +29,13 @@ ALWAYS = {
 }
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        policy = DOCS_POLICY if scope["path"] == "/docs" else PAGE_POLICY
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in ALWAYS.items():
-                    headers.setdefault(name, value)
-                if headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("Content-Security-Policy", policy)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+class SecurityHeaders(ResponseStartMiddleware):
+    def edit(self, scope: Scope, message: Message) -> Message:
+        headers = MutableHeaders(scope=message)
+        for name, value in ALWAYS.items():
+            headers.setdefault(name, value)
+        if headers.get("content-type", "").startswith("text/html"):
+            headers.setdefault(
+                "Content-Security-Policy", DOCS_POLICY if scope["path"] == "/docs" else PAGE_POLICY
+            )
+        return message
