@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +33,9 @@ def postgres_url() -> Iterator[str]:
     if url:
         yield normalize_database_url(url)
         return
-    import pgserver
+    with warnings.catch_warnings():  # pgserver asks platformdirs for a runtime dir at import; none here
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
 
     datadir = tempfile.mkdtemp(prefix="paperwire-pg-")
     server = pgserver.get_server(datadir, cleanup_mode="delete")
