@@ -85,10 +85,14 @@ def test_search_shape_and_top_hit(site):
         "sort",
         "fallback",
         "relaxed",
+        "corrected",
         "took_ms",
         "hits",
     } == set(body)
     assert body["query"] == "diphoton production" and body["page"] == 1 and body["per_page"] == 5
+    assert body["corrected"] is None
+    typed = site.get("/api/v1/search", params={"q": "diphotn prodction", "per_page": 5}).json()
+    assert typed["corrected"] == "diphoton production" and typed["hits"][0]["id"] == "0704.0001"
     assert body["mode"] == "hybrid" and body["sort"] == "relevance"
     assert body["total"] >= 1 and body["pages"] >= 1 and len(body["hits"]) == 5
     top = body["hits"][0]

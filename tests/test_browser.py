@@ -18,6 +18,7 @@ def test_search_from_the_header_then_open_a_paper(page, sample_site):
     page.fill("#q-top", "diphotn prodction")  # two typos
     page.press("#q-top", "Enter")
     page.wait_for_url(re.compile(r"/search\?q=diphotn"))
+    assert "Including results for “diphoton production”" in page.locator(".summary").inner_text()
     first = page.locator("ol.results li.card").first
     assert "diphoton" in first.locator("h3").inner_text().lower()
     assert first.locator("mark").count() >= 2  # the matched words are highlighted

@@ -206,6 +206,21 @@ def test_hybrid_embeds_the_query_while_the_keyword_side_searches(engine, monkeyp
     assert read == [("neutrino oscillation", threading.current_thread().name)]
 
 
+def test_hybrid_says_how_it_read_misspelled_words(engine):
+    """The result names the query as corrected, for the page's "Including results for …": a typo fixed
+    from the index's words or, two edits away, from the keyword hits; never a word being completed."""
+
+    def corrected(query: str, mode: str = "hybrid") -> str | None:
+        return engine.search(query, mode=mode).corrected
+
+    assert corrected("mutaton testing of the networks") == "mutation testing of the networks"
+    assert corrected("neutrino oscilaton") == "neutrino oscillation"  # from the keyword hits
+    assert corrected("neutrino osc") is None  # being typed: completed, not corrected
+    assert corrected("tests that fail on the same revision") is None
+    assert corrected("programs that treat people unequally") is None  # English: meant as typed
+    assert corrected("mutaton testing", mode="keyword") is None  # keyword search reads no correction
+
+
 def test_real_words_missing_from_the_index_are_not_read_as_typos(engine, sqlite_store, embedder, monkeypatch):
     """ "unequally" is in no paper but is English: it is meant as typed, not as a typo of "equally" (which
     would turn the query around), even as the word being typed; "equaly" is neither, and is read as

@@ -165,6 +165,9 @@ class SearchResult:
     relaxed: bool = False  # not every word matched: results match most of them
     took_ms: float = 0.0
     cached: bool = False  # served from the result cache
+    # Hybrid search: the query with its misspelled words as the search read them ("mutaton tetsing" ->
+    # "mutation testing"); None when it read none (a word being completed is not a misspelling).
+    corrected: str | None = None
 
     @property
     def pages(self) -> int:
@@ -363,12 +366,13 @@ class SearchEngine:
         )
         if by_meaning:
             window = min(MAX_POOL, max(POOL, offset + per_page))
+            corrected = None
             if mode == "semantic":
                 # A plain query is read as typed; of field syntax, only the words mean something to the model.
                 text = query if parsed.plain else " ".join(parsed.words) or query
                 ranked, total = self._semantic(searcher, text, filter_queries, window)
             else:
-                ranked, total, relaxed = self._hybrid_pages(
+                ranked, total, relaxed, corrected = self._hybrid_pages(
                     searcher, parsed.root, query, filter_queries, offset + per_page, count
                 )
             marked = parsed.words if highlight else []
@@ -386,6 +390,7 @@ class SearchEngine:
                 fallback=parsed.fallback,
                 relaxed=relaxed,
                 took_ms=(time.perf_counter() - started) * 1000,
+                corrected=corrected,
             )
         if parsed.root is None:
             # No query: the newest papers (or the trending ones), filtered.
@@ -453,29 +458,31 @@ class SearchEngine:
 
     def _hybrid_pages(
         self, searcher, root, text: str, filter_queries, wanted: int, count: bool = True
-    ) -> tuple[list[Ranked], int, bool]:
+    ) -> tuple[list[Ranked], int, bool, str | None]:
         """The first ``wanted`` fused results, stable across pages: block b (POOL results) is the ranking
         of a window of b * POOL less what blocks 1..b-1 showed, so that a wider window (a deeper page),
-        which reorders the top, never repeats a paper on a later page or skips one."""
-        ranked, total, relaxed = self._hybrid(searcher, root, text, filter_queries, POOL, count)
+        which reorders the top, never repeats a paper on a later page or skips one. Also the query as
+        corrected (see _hybrid)."""
+        ranked, total, relaxed, corrected = self._hybrid(searcher, root, text, filter_queries, POOL, count)
         # A window that came back full may have more behind it.
         shown, more, window = ranked[:POOL], len(ranked) >= POOL, POOL
         while len(shown) < wanted and more and window < MAX_POOL:
             window = min(MAX_POOL, window + POOL)
             seen = {r.id for r in shown}
-            ranked, total, relaxed = self._hybrid(searcher, root, text, filter_queries, window, count)
+            ranked, total, relaxed, _ = self._hybrid(searcher, root, text, filter_queries, window, count)
             rest = [r for r in ranked if r.id not in seen]
             shown.extend(rest[:POOL])
             more = len(rest) > POOL or len(ranked) >= window
-        return shown, total, relaxed
+        return shown, total, relaxed, corrected
 
     def _hybrid(
         self, searcher, root, text: str, filter_queries, window: int, count: bool = True
-    ) -> tuple[list[Ranked], int, bool]:
+    ) -> tuple[list[Ranked], int, bool, str | None]:
         """Keyword and meaning, fused by score, not by rank: a paper's keyword score says how much of the
         query it matches and where (normalised to 0..1 by the best possible score), its cosine how close
         it is in meaning. Papers matching every word in the title stay on top; when the words match
-        poorly (a query that describes an idea), closeness in meaning decides."""
+        poorly (a query that describes an idea), closeness in meaning decides. Also the query with its
+        misspellings fixed as the model read them, or None when it had none."""
         words, _ = self._plain_parts(root)
         unknown = self._unknown_tokens(words)
         # The model reads the query as typed, its typos and unfinished last word fixed from the index's
@@ -487,9 +494,14 @@ class SearchEngine:
         )
         keyword_ids = self.keyword.ids(searcher, result.hits)
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
-        qvec = early.result()
-        if qvec is None:
-            qvec = self._query_vector(self._corrected(text, unknown, keyword_ids[:CORRECTION_HITS]))
+        fixed_early = early.result()
+        if fixed_early is not None:
+            fixes, qvec = fixed_early
+        else:
+            fixes = self._fixes(unknown, keyword_ids[:CORRECTION_HITS])
+            qvec = self._query_vector(_with_fixes(text, fixes))
+        misspelt = {u.token for u in unknown if u.typo}
+        spelling = {t: f for t, f in fixes.items() if t in misspelt and not f.startswith(t)}
         pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
         unscored = [pid for pid in keyword_ids if pid not in cosines]
@@ -512,15 +524,16 @@ class SearchEngine:
             ranked.append(Ranked(pid, kw + MEANING_WEIGHT * meaning, cosine=cos, keyword=kw))
         ranked.sort(key=lambda r: r.score, reverse=True)
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
-        return ranked, total, relaxed
+        return ranked, total, relaxed, _with_fixes(text, spelling) if spelling else None
 
     def _embed_soon(self, text: str, unknown: list[_Unknown], searcher) -> Future:
-        """The query vector of ``text`` with its ``unknown`` tokens fixed from the index's words, being
-        computed on the model's thread; None from it when a token has no such fix."""
+        """The fixes of the ``unknown`` tokens of ``text`` from the index's words (see _fixes_from_terms)
+        and the query vector of the text so fixed, being computed on the model's thread; None from it
+        when a token has no such fix."""
 
-        def embed() -> np.ndarray | None:
+        def embed() -> tuple[dict[str, str], np.ndarray] | None:
             fixes = self._fixes_from_terms(searcher, unknown)
-            return None if fixes is None else self._query_vector(_with_fixes(text, fixes))
+            return None if fixes is None else (fixes, self._query_vector(_with_fixes(text, fixes)))
 
         return model_thread().submit(embed)
 
@@ -563,16 +576,11 @@ class SearchEngine:
                         unknown.append(_Unknown(token, prefix, typo))
         return unknown
 
-    def _corrected(self, text: str, unknown: list[_Unknown], top_ids: list[str]) -> str:
-        """The query as the embedding model should read it: as typed (the model reads whole sentences,
-        stop words included), with the ``unknown`` tokens (typos, the unfinished last word) replaced by
-        what they matched in the best keyword hits. A misspelled word is noise to the model ("mutaton"
-        is not "mutation" to it), but not to the keyword engine."""
-        return _with_fixes(text, self._fixes(unknown, top_ids))
-
     def _fixes(self, unknown: list[_Unknown], top_ids: list[str]) -> dict[str, str]:
         """Unknown query token (see _unknown_tokens) -> the word it matched (as a typo, or as the prefix
-        being typed) most often in the papers ``top_ids``."""
+        being typed) most often in the papers ``top_ids``. The model reads the query as typed (stop words
+        included: it reads whole sentences) with these replaced: a misspelled word is noise to it
+        ("mutaton" is not "mutation" to it), though not to the keyword engine."""
         if not top_ids or not unknown:
             return {}
         # Only the unknown tokens are looked for: marking every query word costs several times more.

@@ -49,6 +49,11 @@ class SearchOut(BaseModel):
     sort: str
     fallback: bool = Field(description="The query was not valid syntax and was searched as plain words")
     relaxed: bool = Field(description="Not every word matched: the results match most of them")
+    corrected: str | None = Field(
+        default=None,
+        description="Hybrid search: the query with its misspelled words as they were read "
+        '("mutaton tetsing" -> "mutation testing"); null when none was',
+    )
     took_ms: float
     hits: list[HitOut]
 
@@ -180,6 +185,7 @@ def search(
         sort=result.sort,
         fallback=result.fallback,
         relaxed=result.relaxed,
+        corrected=result.corrected,
         took_ms=round(result.took_ms, 2),
         hits=_hits(result, site_base(request)),
     )
