@@ -118,6 +118,22 @@ def test_pages_keep_to_their_content_security_policy(page, sample_site):
     assert any("inline script" in v for v in violations), violations
 
 
+def test_slash_jumps_to_the_search_box(page, sample_site):
+    page.goto(sample_site.url + "/papers/0704.0001")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q-top"
+    page.keyboard.type("au:Balázs")  # the slash was not typed into the box
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/search\?q=au%3ABal"))
+    page.locator("ol.results li.card").first.wait_for()
+    page.locator("ol.results h3 a").first.focus()
+    page.keyboard.press("/")  # on the search page, its own box
+    assert page.evaluate("[document.activeElement.id, document.activeElement.value]") == ["q", "au:Balázs"]
+    page.keyboard.press("End")
+    page.keyboard.type(" a/b")  # in a field, "/" is just a character
+    assert page.input_value("#q") == "au:Balázs a/b"
+
+
 def test_semantic_query_finds_a_paper_without_shared_words(page, sample_site):
     page.goto(sample_site.url + "/search?q=" + "making+several+robots+agree+without+a+leader")
     assert page.locator("ol.results li.card").count() > 0

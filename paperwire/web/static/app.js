@@ -104,3 +104,15 @@ document.addEventListener("change", function (event) {
     select.form.submit();
   }
 });
+
+// "/" anywhere but in a field jumps to the search box, as on GitHub and Hugging Face.
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target instanceof HTMLElement && (target.isContentEditable || target.closest("input, textarea, select"))) return;
+  const box = document.getElementById("q") || document.getElementById("q-top");
+  if (!box) return;
+  event.preventDefault();
+  box.focus();
+  box.select();
+});
