@@ -198,6 +198,19 @@ def test_opensearch_and_feed_links(site):
     assert 'rel="alternate" type="application/rss+xml"' in html and "/search.rss?q=graph" in html
 
 
+def test_script_and_stylesheet_links_change_with_their_content(site):
+    """A browser never keeps an old app.js or style.css: their links carry a digest of both files."""
+    import hashlib
+    from pathlib import Path
+
+    static = Path(__file__).resolve().parent.parent / "paperwire" / "web" / "static"
+    digest = hashlib.sha256((static / "style.css").read_bytes() + (static / "app.js").read_bytes())
+    html = get(site, "/").text
+    for name in ("style.css", "app.js"):
+        assert f"/static/{name}?v={digest.hexdigest()[:12]}" in html
+        assert get(site, f"/static/{name}").status_code == 200
+
+
 def test_far_dates_are_client_errors_or_empty_never_server_errors(site):
     for path, params in [
         ("/search", {"q": "graph", "from": "1000-01-01"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +26,11 @@ def _day(value: datetime | None) -> str:
 templates.env.filters["day"] = _day
 templates.env.filters["latex"] = readable
 templates.env.globals["version"] = __version__
+# The stylesheet's and script's links carry a digest of their content: a browser that cached the old
+# files fetches the new ones as soon as they change, whatever the package version says.
+templates.env.globals["static_version"] = hashlib.sha256(
+    b"".join((HERE / "static" / name).read_bytes() for name in ("style.css", "app.js"))
+).hexdigest()[:12]
 
 
 def _feed_links(request):  # noqa: ANN001, ANN202 - imported late: feeds imports the search engine
