@@ -31,7 +31,7 @@ from paperwire.web.common import ApiError
 from paperwire.web.head import HeadAsGet
 from paperwire.web.logs import redact_access_log
 from paperwire.web.ratelimit import RateLimited
-from paperwire.web.security_headers import SecurityHeaders
+from paperwire.web.security_headers import DOCS_POLICY, SecurityHeaders
 from paperwire.web.templating import templates
 
 HERE = Path(__file__).parent
@@ -159,7 +159,7 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
     @app.get("/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:
         """The OpenAPI description in Swagger UI, all of it served from here: the page works offline."""
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url,
             title="paperwire API",
             swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
@@ -168,6 +168,8 @@ def create_app(store: Store | None = None, engine: SearchEngine | None = None) -
             # Nor is the spec sent to swagger.io's online validator for its badge.
             swagger_ui_parameters={"validatorUrl": None},
         )
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
 
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
