@@ -647,6 +647,8 @@ def search_command(
             for h in result.hits
         ]
         click.echo(orjson.dumps(docs, option=orjson.OPT_INDENT_2).decode())
+        if result.not_found:  # standard output stays the JSON array
+            click.echo(f"not in this catalogue: {', '.join(map(str, result.not_found))}", err=True)
         return
     _print_results(result)
 
@@ -670,6 +672,8 @@ def _print_results(result) -> None:  # noqa: ANN001
         notes.append("the query was read as plain words")
     if result.relaxed:
         notes.append("not every word matched")
+    if result.not_found:
+        notes.append(f"not in this catalogue: {', '.join(map(str, result.not_found))}")
     first = (result.page - 1) * result.per_page + 1
     shown = f"{first:,}-{first + len(result.hits) - 1:,} of " if result.hits else ""
     click.echo(

@@ -122,6 +122,12 @@ def test_list_papers_finds_the_paper(api):
     assert top.submitted_by is None and top.organization is None and top.github_repo is None
 
 
+def test_list_papers_by_arxiv_link(api):
+    """What a Hugging Face user pastes into search: a link to the paper."""
+    papers = list(api.list_papers(query="https://huggingface.co/papers/0704.0001"))
+    assert [p.id for p in papers] == ["0704.0001"]
+
+
 def test_list_papers_limit_and_raw_shape(api, sample_site):
     assert len(list(api.list_papers(query="quantum", limit=3))) == 3
     items = httpx.get(sample_site.url + "/api/papers/search", params={"q": "diphoton", "limit": 2}).json()

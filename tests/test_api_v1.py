@@ -86,6 +86,8 @@ def test_search_shape_and_top_hit(site):
         "fallback",
         "relaxed",
         "corrected",
+        "lookup",
+        "not_found",
         "took_ms",
         "hits",
     } == set(body)
@@ -108,6 +110,18 @@ def test_search_shape_and_top_hit(site):
     assert top["abs_url"] == "https://arxiv.org/abs/0704.0001"
     assert top["pdf_url"] == "https://arxiv.org/pdf/0704.0001"
     assert isinstance(top["score"], float)
+
+
+def test_search_by_identifier(site):
+    body = site.get(
+        "/api/v1/search", params={"q": "https://arxiv.org/abs/0704.0002v1 2512.00001, 0704.0001"}
+    ).json()
+    assert body["lookup"] is True
+    assert [h["id"] for h in body["hits"]] == ["0704.0002", "0704.0001"]
+    assert body["hits"][0]["matched"] == ["arXiv id"]
+    assert body["not_found"] == ["arXiv:2512.00001"] and body["total"] == 2
+    words = site.get("/api/v1/search", params={"q": "diphoton production"}).json()
+    assert words["lookup"] is False and words["not_found"] == []
 
 
 def test_search_keyword_mode_date_sort_and_paging(site):

@@ -703,3 +703,84 @@ def test_no_typo_marks_for_words_the_index_takes_as_typed(tmp_path, sqlite_store
     hit = engine.search("transformers cosmologie", mode="keyword").hits[0]
     assert hit.id == "2401.09999" and "<mark>cosmology</mark>" in str(hit.title_html)
     assert hit.matched == ['title: "transformers", "cosmologie" (typo)', 'abstract: "transformers" (typo)']
+
+
+# -- papers named by identifier --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def named_engine(tmp_path, store) -> SearchEngine:
+    papers = [
+        *CORPUS,
+        replace(
+            p("2401.00010", "Metamorphic testing of pose estimators", day=10), doi="10.1109/ICST.2025.42"
+        ),
+        replace(
+            p("2401.00011", "A second paper of the same proceedings", day=11), doi="10.1109/icst.2025.42"
+        ),
+    ]
+    return engine_over(tmp_path, store, papers)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "2401.00003",
+        "arXiv:2401.00003v2",
+        "https://arxiv.org/abs/2401.00003",
+        "huggingface.co/papers/2401.00003",
+    ],
+)
+def test_an_arxiv_id_or_link_finds_that_paper(named_engine, query, mode):
+    r = named_engine.search(query, mode=mode)
+    assert ids(r) == ["2401.00003"]
+    assert r.lookup and r.total == 1 and r.not_found == []
+    assert r.hits[0].matched == ["arXiv id"]
+
+
+def test_several_ids_come_in_the_query_order_and_missing_ones_are_named(named_engine):
+    r = named_engine.search("hep-th/9901001 2401.00005, 2512.00001 2401.00001")
+    assert ids(r) == ["hep-th/9901001", "2401.00005", "2401.00001"]
+    assert [str(i) for i in r.not_found] == ["arXiv:2512.00001"]
+    assert r.not_found[0].url == "https://arxiv.org/abs/2512.00001"
+    # Pages and other sorts apply to the papers named.
+    assert ids(named_engine.search("hep-th/9901001 2401.00005 2401.00001", per_page=2, page=2)) == [
+        "2401.00001"
+    ]
+    assert ids(named_engine.search("hep-th/9901001 2401.00005 2401.00001", sort="date")) == [
+        "2401.00005",
+        "2401.00001",
+        "hep-th/9901001",
+    ]
+
+
+def test_a_doi_finds_its_papers_in_any_case(named_engine):
+    r = named_engine.search("https://doi.org/10.1109/ICST.2025.42")
+    assert sorted(ids(r)) == ["2401.00010", "2401.00011"]
+    assert r.hits[0].matched == ["DOI"]
+    assert ids(named_engine.search("doi:10.1109/Icst.2025.42", sort="date")) == ["2401.00011", "2401.00010"]
+    assert [str(i) for i in named_engine.search("10.1109/ICST.2025.43").not_found] == [
+        "doi:10.1109/ICST.2025.43"
+    ]
+
+
+def test_filters_apply_to_papers_named_but_do_not_make_them_missing(named_engine):
+    r = named_engine.search("2401.00006 2401.00005", Filters(categories=("hep-ph",)))
+    assert ids(r) == ["2401.00006"]
+    assert r.not_found == []
+    assert ids(named_engine.search("2401.00005", Filters(ids=("2401.00006",)))) == []
+
+
+def test_words_beside_an_id_are_a_search_of_words(named_engine):
+    r = named_engine.search("2401.00001 neutrino", mode="keyword")
+    assert not r.lookup
+    assert "2401.00006" in ids(r)
+
+
+def test_a_deleted_paper_is_not_found_by_its_id(tmp_path, store):
+    engine = engine_over(tmp_path, store, CORPUS)
+    store.apply([Tombstone("2401.00002", source="test")])
+    engine.keyword.catch_up(store)
+    r = engine.search("2401.00002")
+    assert ids(r) == [] and [str(i) for i in r.not_found] == ["arXiv:2401.00002"]

@@ -155,10 +155,33 @@ def test_stats(store: Store):
     assert s.newest_published == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
+# SQLite cannot reflect an index on an expression, so there the DOI index is checked by the query plan.
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
 def test_migrations_match_the_schema(store: Store):
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_papers_are_found_by_doi_in_any_case_through_an_index(store: Store):
+    store.apply(
+        [
+            paper("2401.00001", doi="10.1103/PhysRevD.76.013009"),
+            paper("2401.00002", doi="10.1103/physrevd.76.013009"),
+            paper("2401.00003", doi="10.1000/other"),
+            paper("2401.00004"),
+        ]
+    )
+    store.apply([Tombstone("2401.00003", source="test")])
+    found = store.ids_by_doi(["10.1103/PHYSREVD.76.013009", "10.1000/other", "10.1000/none"])
+    assert found == {"10.1103/physrevd.76.013009": ["2401.00001", "2401.00002"]}
+    assert store.ids_by_doi([]) == {}
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.connect() as conn:
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM papers WHERE lower(doi) IN ('10.1000/x')"
+            ).all()
+        assert "ix_papers_doi_lower" in str(plan)
 
 
 def test_reopen_is_idempotent(db_url):

@@ -125,6 +125,22 @@ def test_search_page_filters_sort_and_pagination(site):
     assert found and all("2024-02-10" <= d <= "2024-02-12" for d in found)
 
 
+def test_search_page_by_identifier(site):
+    r = get(site, "/search", q="arXiv:2401.00001v2 2512.00001")
+    assert r.status_code == 200
+    results = r.text.split('id="search-results"')[1]
+    assert re.findall(r'<h3 class="title"><a href="/papers/([^"]+)"', results) == ["2401.00001"]
+    assert "arXiv:2512.00001 is not in this catalogue" in results
+    assert (
+        '<a href="https://arxiv.org/abs/2512.00001" rel="noopener noreferrer">look it up on arXiv</a>'
+        in results
+    )
+    r = get(site, "/search", q="doi:10.9999/<x>")
+    assert "No papers found" in r.text and "as naming papers" in r.text
+    assert "doi:10.9999/&lt;x&gt; is not in this catalogue" in r.text
+    assert 'href="https://doi.org/10.9999/%3Cx%3E"' in r.text
+
+
 def test_search_page_no_results_and_bad_input(site):
     r = get(site, "/search", q="graph", category="astro-ph")
     assert r.status_code == 200 and "No papers found" in r.text and "without the filters" in r.text

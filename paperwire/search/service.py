@@ -23,6 +23,7 @@ from paperwire.latex import readable
 from paperwire.search.embeddings import DEFAULT_MODEL, Embedder, get_embedder
 from paperwire.search.english import is_english_word
 from paperwire.search.highlight import Highlighter, Mark
+from paperwire.search.identifiers import Identifier, identifiers_in
 from paperwire.search.keyword import (
     BONUS,
     IDF_BAND,
@@ -168,6 +169,10 @@ class SearchResult:
     # Hybrid search: the query with its misspelled words as the search read them ("mutaton tetsing" ->
     # "mutation testing"); None when it read none (a word being completed is not a misspelling).
     corrected: str | None = None
+    # The query named papers by identifier (an arXiv id or link, a DOI; see search/identifiers.py): the
+    # hits are those papers, in the query's order, and ``not_found`` the identifiers of none here.
+    lookup: bool = False
+    not_found: list[Identifier] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -350,8 +355,13 @@ class SearchEngine:
             raise QueryError(
                 f"results beyond the first {MAX_RESULT_WINDOW:,} are not available; refine the query"
             )
-        parsed = parse_query(query, as_you_type=as_you_type)
         filters = filters or Filters()
+        named = identifiers_in(query)
+        if named is not None:
+            return self._lookup(
+                searcher, query, named, filters, sort, offset, per_page, mode, started, ascending
+            )
+        parsed = parse_query(query, as_you_type=as_you_type)
         filter_queries = self.builder.filters(filters)
         self.builder.searcher = searcher
         relaxed = False
@@ -421,6 +431,64 @@ class SearchEngine:
             fallback=parsed.fallback,
             relaxed=relaxed,
             took_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _lookup(
+        self,
+        searcher,
+        query: str,
+        named: list[Identifier],
+        filters: Filters,
+        sort: str,
+        offset: int,
+        per_page: int,
+        mode: str,
+        started: float,
+        ascending: bool,
+    ) -> SearchResult:
+        """The papers ``named`` (identifiers_in(query)) that this index holds and the filters keep: in the
+        query's order when sorted by relevance, else by the sort."""
+        by_doi = self.store.ids_by_doi(i.value for i in named if i.kind == "doi")
+        naming: dict[str, Identifier] = {}  # paper id -> what named it
+        for identifier in named:
+            ids = (
+                [identifier.value] if identifier.kind == "arxiv" else by_doi.get(identifier.value.lower(), [])
+            )
+            for paper_id in ids:
+                naming.setdefault(paper_id, identifier)
+        if filters.ids:  # arXiv's id_list: only these
+            naming = {i: n for i, n in naming.items() if i in filters.ids}
+
+        def held(f: Filters) -> list:
+            if not naming:
+                return []
+            q = with_filters(None, self.builder.filters(replace(f, ids=tuple(naming))))
+            by = sort if sort in SORT_FIELDS else "date"
+            return self._run(searcher, q, by, 0, len(naming), ascending).hits
+
+        raw_hits = held(filters)
+        # Found at all, whatever the filters: a paper the filters leave out is not missing.
+        found = set(self.keyword.ids(searcher, held(Filters()))) if not filters.is_empty() else None
+        hits = self._hydrate(searcher, raw_hits, [], plain=False)
+        if found is None:
+            found = {h.id for h in hits}
+        if sort == "relevance":
+            order = {paper_id: n for n, paper_id in enumerate(naming)}
+            hits.sort(key=lambda h: order[h.id])
+        for hit in hits:
+            hit._matched = ["arXiv id" if naming[hit.id].kind == "arxiv" else "DOI"]
+        named_found = {naming[i] for i in found}
+        return SearchResult(
+            query=query,
+            hits=hits[offset : offset + per_page],
+            total=len(hits),
+            page=offset // per_page + 1,
+            per_page=per_page,
+            mode=mode,
+            sort=sort,
+            took_ms=(time.perf_counter() - started) * 1000,
+            lookup=True,
+            not_found=[i for i in named if i not in named_found],
         )
 
     # -- meaning ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData()
@@ -57,6 +58,8 @@ papers = Table(
     Column("hidden", Boolean, nullable=False, server_default="0"),
     UniqueConstraint("change_seq", name="uq_papers_change_seq"),
 )
+# A search that names a DOI finds its paper (DOIs are case-insensitive; arXiv keeps them as typed).
+Index("ix_papers_doi_lower", func.lower(papers.c.doi))
 
 # Named counters. Writers take the row lock for the whole transaction, so sequence numbers become
 # visible in order: a reader that has seen seq N has seen every change below N.

@@ -258,6 +258,23 @@ class Store:
         rows = self.rows_in(_SELECT_PAPERS_BY_ID, list(ids), where)
         return {row[0]: self._driver_row_to_paper(row) for row in rows}
 
+    def ids_by_doi(self, dois: Iterable[str]) -> dict[str, list[str]]:
+        """Lower-cased DOI -> the ids of the papers (not deleted) that carry it, for each of ``dois`` that
+        some paper does (a conference's DOI may be shared by several)."""
+        wanted = sorted({d.lower() for d in dois})
+        if not wanted:
+            return {}
+        found: dict[str, list[str]] = {}
+        query = (
+            select(func.lower(papers.c.doi), papers.c.id)
+            .where(func.lower(papers.c.doi).in_(wanted), papers.c.deleted.is_(False))
+            .order_by(papers.c.id)
+        )
+        with self.engine.connect() as conn:
+            for doi, paper_id in conn.execute(query):
+                found.setdefault(doi, []).append(paper_id)
+        return found
+
     def rows_in(self, select_where: str, ids: list[str], rest: str = "") -> list[tuple]:
         """The rows of ``{select_where} IN (ids){rest}`` (SQL text, ids bound), in chunks, as the driver
         returns them. For the reads every search page makes: on the driver's own cursor, with one SQL

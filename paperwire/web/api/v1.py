@@ -54,6 +54,15 @@ class SearchOut(BaseModel):
         description="Hybrid search: the query with its misspelled words as they were read "
         '("mutaton tetsing" -> "mutation testing"); null when none was',
     )
+    lookup: bool = Field(
+        default=False,
+        description="The query named papers by identifier (arXiv ids or links, DOIs): the hits are those "
+        "papers, in the query's order",
+    )
+    not_found: list[str] = Field(
+        default_factory=list,
+        description='Identifiers the query named that no paper here has ("arXiv:2501.99999")',
+    )
     took_ms: float
     hits: list[HitOut]
 
@@ -186,6 +195,8 @@ def search(
         fallback=result.fallback,
         relaxed=result.relaxed,
         corrected=result.corrected,
+        lookup=result.lookup,
+        not_found=[str(i) for i in result.not_found],
         took_ms=round(result.took_ms, 2),
         hits=_hits(result, site_base(request)),
     )
