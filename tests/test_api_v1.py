@@ -112,6 +112,13 @@ def test_search_shape_and_top_hit(site):
     assert isinstance(top["score"], float)
 
 
+def test_search_page_links_the_corrected_query_with_its_filters(site):
+    r = site.get("/search", params={"q": "diphotn prodction", "category": "hep-ph", "from": "2007-01-01"})
+    assert r.status_code == 200
+    link = re.search(r"Including results for “<a href=\"([^\"]+)\">diphoton production</a>”", r.text)
+    assert link and link[1] == "/search?q=diphoton+production&amp;category=hep-ph&amp;from=2007-01-01"
+
+
 def test_search_by_identifier(site):
     body = site.get(
         "/api/v1/search", params={"q": "https://arxiv.org/abs/0704.0002v1 2512.00001, 0704.0001"}

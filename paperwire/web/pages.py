@@ -182,6 +182,9 @@ def search_page(
         k: v for k, v in form.items() if v and (k, v) not in (("mode", "hybrid"), ("sort", "relevance"))
     }
     context["base_query"] = urlencode(params)
+    corrected = context["result"].corrected if context["result"] else None
+    if corrected:  # the same search, filters and all, of the words as the search read them
+        context["corrected_query"] = urlencode({**params, "q": corrected})
     return templates.TemplateResponse(request, "search.html", context, status_code=status)
 
 
