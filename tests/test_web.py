@@ -141,6 +141,16 @@ def test_search_page_by_identifier(site):
     assert 'href="https://doi.org/10.9999/%3Cx%3E"' in r.text
 
 
+def test_an_arxiv_link_on_this_host_opens_the_paper(site):
+    r = httpx.get(site.url + "/abs/2401.00001v2", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == "/papers/2401.00001"
+    assert httpx.get(site.url + "/abs/hep-th/9901001", follow_redirects=False).headers["location"] == (
+        "/papers/hep-th/9901001"
+    )
+    r = httpx.get(site.url + "/abs/not-an-id<x>")
+    assert r.status_code == 404 and "<x>" not in r.text
+
+
 def test_search_page_no_results_and_bad_input(site):
     r = get(site, "/search", q="graph", category="astro-ph")
     assert r.status_code == 200 and "No papers found" in r.text and "without the filters" in r.text

@@ -188,6 +188,17 @@ def search_page(
     return templates.TemplateResponse(request, "search.html", context, status_code=status)
 
 
+@router.get("/abs/{paper_id:path}", include_in_schema=False)
+def arxiv_link(paper_id: str) -> Response:
+    """An arXiv link with this site's host in place of arxiv.org's: the paper's page here (the way
+    huggingface.co/papers/ID is reached by editing an arXiv link)."""
+    try:
+        canonical = normalize_arxiv_id(paper_id)
+    except InvalidArxivId:
+        raise ApiError(404, f"{paper_id[:80]} is not an arXiv id") from None
+    return RedirectResponse(f"/papers/{canonical}", status_code=301)
+
+
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, paper_id: str) -> Response:
     try:
