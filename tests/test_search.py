@@ -772,6 +772,13 @@ def test_filters_apply_to_papers_named_but_do_not_make_them_missing(named_engine
     assert ids(named_engine.search("2401.00005", Filters(ids=("2401.00006",)))) == []
 
 
+def test_a_list_of_ids_is_held_to_the_query_limits(named_engine):
+    with pytest.raises(QueryError, match="too long"):
+        named_engine.search(" ".join(["2401.00001"] * 50))
+    with pytest.raises(QueryError, match="control characters"):
+        named_engine.search("2401.00001\x00")
+
+
 def test_words_beside_an_id_are_a_search_of_words(named_engine):
     r = named_engine.search("2401.00001 neutrino", mode="keyword")
     assert not r.lookup

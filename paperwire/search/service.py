@@ -39,7 +39,7 @@ from paperwire.search.keyword import (
     tokens_as_typed,
     with_filters,
 )
-from paperwire.search.query import And, Phrase, QueryError, Word, parse_query
+from paperwire.search.query import And, Phrase, QueryError, Word, check_query, parse_query
 from paperwire.search.vectors import VectorIndex, index_path
 from paperwire.store import Store, StoredPaper, open_store
 
@@ -356,7 +356,7 @@ class SearchEngine:
                 f"results beyond the first {MAX_RESULT_WINDOW:,} are not available; refine the query"
             )
         filters = filters or Filters()
-        named = identifiers_in(query)
+        named = identifiers_in(check_query(query))
         if named is not None:
             return self._lookup(
                 searcher, query, named, filters, sort, offset, per_page, mode, started, ascending
