@@ -737,6 +737,7 @@ def test_an_arxiv_id_or_link_finds_that_paper(named_engine, query, mode):
     assert ids(r) == ["2401.00003"]
     assert r.lookup and r.total == 1 and r.not_found == []
     assert r.hits[0].matched == ["arXiv id"]
+    assert r.mode == "keyword"  # nothing was ranked by meaning
 
 
 def test_several_ids_come_in_the_query_order_and_missing_ones_are_named(named_engine):

@@ -358,9 +358,7 @@ class SearchEngine:
         filters = filters or Filters()
         named = identifiers_in(check_query(query))
         if named is not None:
-            return self._lookup(
-                searcher, query, named, filters, sort, offset, per_page, mode, started, ascending
-            )
+            return self._lookup(searcher, query, named, filters, sort, offset, per_page, started, ascending)
         parsed = parse_query(query, as_you_type=as_you_type)
         filter_queries = self.builder.filters(filters)
         self.builder.searcher = searcher
@@ -442,12 +440,12 @@ class SearchEngine:
         sort: str,
         offset: int,
         per_page: int,
-        mode: str,
         started: float,
         ascending: bool,
     ) -> SearchResult:
         """The papers ``named`` (identifiers_in(query)) that this index holds and the filters keep: in the
-        query's order when sorted by relevance, else by the sort."""
+        query's order when sorted by relevance, else by the sort. Whatever the mode asked for, none is
+        ranked by meaning, so the result says "keyword"."""
         by_doi = self.store.ids_by_doi(i.value for i in named if i.kind == "doi")
         naming: dict[str, Identifier] = {}  # paper id -> what named it
         for identifier in named:
@@ -484,7 +482,7 @@ class SearchEngine:
             total=len(hits),
             page=offset // per_page + 1,
             per_page=per_page,
-            mode=mode,
+            mode="keyword",
             sort=sort,
             took_ms=(time.perf_counter() - started) * 1000,
             lookup=True,
