@@ -27,8 +27,6 @@ _PAPER_PAGES = re.compile(
 _DOI = re.compile(r"^(?:doi:\s*|(?:https?://)?(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)$", re.IGNORECASE)
 # arXiv's own DOIs (DataCite, since 2022) carry the id: 10.48550/arXiv.2501.17461
 _ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(.+)$", re.IGNORECASE)
-
-
 _SPACED_PREFIX = re.compile(r"\b(doi|arxiv):\s+", re.IGNORECASE)  # "doi: 10.1109/..."
 
 
@@ -49,7 +47,7 @@ class Identifier(NamedTuple):
 
 def identifiers_in(query: str) -> list[Identifier] | None:
     """The identifiers ``query`` is made of, in its order and without repeats; None unless every part of
-    it (parts separated by spaces, commas or semicolons) is one."""
+    it is one (parts are separated by spaces; a comma or semicolon may end a part)."""
     if not _MAY_NAME.match(query):
         return None
     found: list[Identifier] = []

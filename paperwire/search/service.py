@@ -356,8 +356,9 @@ class SearchEngine:
                 f"results beyond the first {MAX_RESULT_WINDOW:,} are not available; refine the query"
             )
         filters = filters or Filters()
-        named = identifiers_in(check_query(query))
+        named = identifiers_in(query)
         if named is not None:
+            check_query(query)  # parse_query checks every other query
             return self._lookup(searcher, query, named, filters, sort, offset, per_page, started, ascending)
         parsed = parse_query(query, as_you_type=as_you_type)
         filter_queries = self.builder.filters(filters)
@@ -464,12 +465,11 @@ class SearchEngine:
             by = sort if sort in SORT_FIELDS else "date"
             return self._run(searcher, q, by, 0, len(naming), ascending).hits
 
-        raw_hits = held(filters)
+        hits = self._hydrate(searcher, held(filters), [], plain=False)
         # Found at all, whatever the filters: a paper the filters leave out is not missing.
-        found = set(self.keyword.ids(searcher, held(Filters()))) if not filters.is_empty() else None
-        hits = self._hydrate(searcher, raw_hits, [], plain=False)
-        if found is None:
-            found = {h.id for h in hits}
+        found = (
+            {h.id for h in hits} if filters.is_empty() else set(self.keyword.ids(searcher, held(Filters())))
+        )
         if sort == "relevance":
             order = {paper_id: n for n, paper_id in enumerate(naming)}
             hits.sort(key=lambda h: order[h.id])

@@ -188,23 +188,24 @@ def search_page(
     return templates.TemplateResponse(request, "search.html", context, status_code=status)
 
 
+def _canonical_or_404(paper_id: str) -> str:
+    try:
+        return normalize_arxiv_id(paper_id)
+    except InvalidArxivId:
+        raise ApiError(404, f"{paper_id[:80]} is not an arXiv id") from None
+
+
 @router.get("/abs/{paper_id:path}", include_in_schema=False)
 def arxiv_link(paper_id: str) -> Response:
     """An arXiv link with this site's host in place of arxiv.org's: the paper's page here (the way
     huggingface.co/papers/ID is reached by editing an arXiv link)."""
-    try:
-        canonical = normalize_arxiv_id(paper_id)
-    except InvalidArxivId:
-        raise ApiError(404, f"{paper_id[:80]} is not an arXiv id") from None
+    canonical = _canonical_or_404(paper_id)
     return RedirectResponse(f"/papers/{canonical}", status_code=301)
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, paper_id: str) -> Response:
-    try:
-        canonical = normalize_arxiv_id(paper_id)
-    except InvalidArxivId:
-        raise ApiError(404, f"{paper_id[:80]} is not an arXiv id") from None
+    canonical = _canonical_or_404(paper_id)
     paper = get_store(request).get(canonical)
     user = current_user(request)
     if paper is None or (paper.hidden and not (user and user.is_admin)):
