@@ -432,13 +432,25 @@ def test_several_words_rank_every_match_not_only_the_best_by_bm25(tmp_path, sqli
 
 def test_one_ranking_query_scores_like_the_full_ranking_of_every_match(tmp_path, sqlite_store):
     """The ranking query's scores (plus its offset) are the full ranking query's plus the tie-break (the
-    words' BM25 in title and abstract), for every kind of word: exact, typo, prefix, author, in parts."""
+    words' BM25 in title and abstract), for every kind of word: exact, typo, prefix, author, in parts
+    (each written both hyphenated and solid: "gpt-4" and "gpt4")."""
     from tantivy import Occur, Query
 
     from paperwire.search.keyword import TIE_BREAK, plain_tokens, stem_of
 
     rng = random.Random(11)
-    vocab = ["decoding", "speculative", "draft", "tokens", "verify", "neural", "transducer", "gpt-4", "beam"]
+    vocab = [
+        "decoding",
+        "speculative",
+        "draft",
+        "tokens",
+        "verify",
+        "neural",
+        "transducer",
+        "gpt-4",
+        "beam",
+        "gpt4",
+    ]
     names = ["Ada Lovelace", "Grace Draft", "Alan Turing"]
     papers = [
         p(
@@ -454,11 +466,21 @@ def test_one_ranking_query_scores_like_the_full_ranking_of_every_match(tmp_path,
     searcher = engine.keyword.searcher()
     builder = engine.builder
     checked = 0
-    for text in ("decoding draft", "speculatve tokens", "neural transd", "draft gpt-4 beam", "verify draft"):
+    queries = (
+        "decoding draft",
+        "speculatve tokens",
+        "neural transd",
+        "draft gpt-4 beam",
+        "verify draft",
+        "gpt4 beam",
+    )
+    for text in queries:
         result = engine.search(text, per_page=10, mode="keyword")
         words, phrases = engine._plain_parts(parse_query(text).root)
         builder.searcher = searcher
         stems = [stem_of(t) for w in words for t in plain_tokens(w.text)]
+        stems += [stem_of(solid[0]) for w in words if (solid := builder.joined(w)) is not None]
+        assert ("gpt4" in stems) == ("gpt" in text), text
         terms = Query.boolean_query(
             [(Occur.Should, Query.term_query(engine.keyword.schema, "text", s)) for s in stems]
         )
@@ -470,7 +492,7 @@ def test_one_ranking_query_scores_like_the_full_ranking_of_every_match(tmp_path,
         assert len(full) >= 10 and not result.relaxed
         assert [h.score for h in result.hits] == pytest.approx(expected, abs=2e-3), text
         checked += 1
-    assert checked == 5
+    assert checked == len(queries)
 
 
 def test_a_word_no_paper_has_is_dropped_first(engine):
@@ -488,6 +510,61 @@ def test_a_word_no_paper_has_is_dropped_first(engine):
     assert not engine.builder.matches_nothing(Word("speculatve"))  # corrected for typos
     assert not engine.builder.matches_nothing(Word("qz", prefix=True))  # completed as typed
     assert engine.search("decoding qzx", mode="keyword", as_you_type=False, relax=False).hits == []
+
+
+def test_hyphenated_words_are_also_indexed_written_solid():
+    from paperwire.search.keyword import compounds_of
+
+    text = "Non-linear pre-training of GPT-4 (see arXiv:hep-th/9901001): 2-3 I-V curves, non-linear again"
+    assert compounds_of(text).split() == ["nonlinear", "pretraining", "gpt4", "hepth"]
+    assert compounds_of("Spectral methods") == ""
+
+
+HYPHENATED = [
+    p("2403.00001", "Nonlinear dynamics of coupled oscillators", "We study chaos."),
+    p("2403.00002", "Non-linear optics in fibres", "Solitons.", day=2),
+    p("2403.00003", "Solitons in fibres", "A non-linear Schrodinger model of pulses.", day=3),
+    p("2403.00004", "Fibre lasers", "Non-circular cores and a linear cavity.", day=4),
+    p("2403.00005", "Spectral methods", "Chebyshev polynomials.", day=5),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("nonlinear", {"2403.00001", "2403.00002", "2403.00003"}),
+        ("non-linear", {"2403.00001", "2403.00002", "2403.00003"}),
+        ("Non-Linear fibres", {"2403.00002", "2403.00003"}),
+        ("nonlinaer", {"2403.00001", "2403.00002", "2403.00003"}),  # a typo of the solid word
+        ("ti:nonlinear", {"2403.00001", "2403.00002"}),
+        ("nonlin", {"2403.00001", "2403.00002", "2403.00003"}),  # being typed
+        ("non-lin", {"2403.00001", "2403.00002", "2403.00003"}),
+    ],
+)
+def test_a_word_written_hyphenated_or_solid_finds_both(tmp_path, sqlite_store, query, first):
+    """ "nonlinear" finds the papers that write "non-linear" and the other way round, ranked alike; a
+    paper with "non" and "linear" apart still matches the parts, below those."""
+    engine = engine_over(tmp_path, sqlite_store, HYPHENATED)
+    result = engine.search(query, mode="keyword")
+    assert set(ids(result)[: len(first)]) == first, ids(result)
+    assert "2403.00005" not in ids(result)
+    if query == "non-linear":
+        assert ids(result)[3:] == ["2403.00004"]
+
+
+def test_a_word_written_the_other_way_is_marked_whole(tmp_path, sqlite_store):
+    engine = engine_over(tmp_path, sqlite_store, HYPHENATED)
+    hits = {h.id: h for h in engine.search("nonlinear", mode="keyword").hits}
+    assert str(hits["2403.00002"].title_html) == "<mark>Non-linear</mark> optics in fibres"
+    assert "A <mark>non-linear</mark> Schrodinger" in str(hits["2403.00003"].abstract_html)
+    assert 'title: "nonlinear"' in hits["2403.00002"].matched
+    hits = {h.id: h for h in engine.search("non-linear", mode="keyword").hits}
+    assert str(hits["2403.00001"].title_html) == "<mark>Nonlinear</mark> dynamics of coupled oscillators"
+    assert str(hits["2403.00002"].title_html) == "<mark>Non-linear</mark> optics in fibres"
+    # Apart, the parts are marked as the words they are.
+    assert "<mark>Non</mark>-circular" in str(hits["2403.00004"].abstract_html)
+    hits = {h.id: h for h in engine.search("nonlin", mode="keyword").hits}
+    assert str(hits["2403.00002"].title_html) == "<mark>Non-linear</mark> optics in fibres"
 
 
 def test_paging_past_the_two_phase_candidates_neither_repeats_nor_skips(tmp_path, sqlite_store, monkeypatch):

@@ -12,7 +12,16 @@ from markupsafe import Markup, escape
 from rapidfuzz.distance import OSA
 from rapidfuzz.process import extract
 
-from paperwire.search.keyword import MIN_PREFIX, ONE_TYPO, STOPWORDS, TWO_TYPOS, plain_tokens, stem_of
+from paperwire.search.keyword import (
+    HYPHENATED,
+    MIN_PREFIX,
+    ONE_TYPO,
+    STOPWORDS,
+    TWO_TYPOS,
+    joined_token,
+    plain_tokens,
+    stem_of,
+)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # For ASCII text as bytes, every byte that \w does not match made a space: split() then gives the words,
@@ -61,7 +70,12 @@ class Highlighter:
         self.prefix = (
             self.tokens[-1] if last_is_prefix and self.tokens and len(self.tokens[-1]) >= MIN_PREFIX else None
         )
-        self._exact = frozenset(self.tokens)
+        # A query word typed in parts ("non-linear") also matches where it is written solid ("nonlinear"),
+        # as the index matches it (QueryBuilder.joined).
+        solid = [j for w in words if (j := joined_token(plain_tokens(w))) is not None]
+        self._exact = frozenset(self.tokens + solid)
+        self.stems.update({stem_of(j): j for j in solid if stem_of(j) not in self.stems})
+        self._solid_cache: dict[str, tuple[str, str] | None] = {}
         # (word, edits allowed) of the query words that match their typos, in query order.
         self._typo_tokens = [
             (t, 2 if len(t) >= TWO_TYPOS else 1)
@@ -72,7 +86,7 @@ class Highlighter:
         # "tying" (die, lie, tie) and where the index's tokenizer splits the word at a "_" in them: so
         # a word can match a query word exactly, by stem or as its prefix only if it begins with the
         # first two letters of a query word, of its stem or of the prefix (tests/test_search.py).
-        heads = {t[:2] for t in self.tokens} | {s[:2] for s in self.stems}
+        heads = {t[:2] for t in self._exact} | {s[:2] for s in self.stems}
         heads |= {_STEM_HEAD_ALIASES[h] for h in heads if h in _STEM_HEAD_ALIASES}
         self._heads = tuple(heads)
         self._matching: set[str] = set()  # the words in the cache that match
@@ -138,7 +152,39 @@ class Highlighter:
                     out.append(Mark(at, end, *found))
                 at = folded.find(word, end)
         out.sort()
-        return out
+        return self._with_compounds(folded, out)
+
+    def _with_compounds(self, text: str, marks: list[Mark]) -> list[Mark]:
+        """``marks`` plus the hyphenated words of ``text`` that match a query word when written solid
+        ("non-linear" for the query "nonlinear"), as the index matches them (keyword.compounds_of). Such
+        a word is marked whole, in place of any marks of its parts."""
+        if "-" not in text:
+            return marks
+        found = []
+        for match in HYPHENATED.finditer(text):
+            how = self._solid(match.group())
+            if how is not None:
+                found.append(Mark(match.start(), match.end(), *how))
+        if not found:
+            return marks
+        outside = [m for m in marks if not any(f.start <= m.start and m.end <= f.end for f in found)]
+        return sorted(outside + found)
+
+    def _solid(self, hyphenated: str) -> tuple[str, str] | None:
+        """How a hyphenated word written solid matches a query word: exact, by stem, or as the prefix."""
+        if hyphenated in self._solid_cache:
+            return self._solid_cache[hyphenated]
+        joined = joined_token(plain_tokens(hyphenated))
+        how = None
+        if joined is not None:
+            if joined in self._exact:
+                how = (joined, "exact")
+            elif (token := self.stems.get(stem_of(joined))) is not None:
+                how = (token, "stem")
+            elif self.prefix and joined.startswith(self.prefix):
+                how = (self.prefix, "prefix")
+        self._solid_cache[hyphenated] = how
+        return how
 
     def _marks_folding(self, text: str) -> list[Mark]:
         """Text with accents: each word folded on its own, the offsets those of the original text."""
@@ -148,11 +194,12 @@ class Highlighter:
             self._classify(new)
         matching = self._matching
         found = {w: cache[f] for w, f in folded.items() if f in matching}
-        if not found:
-            return []  # most author lists: spared looking at each word again for its offsets
-        return [
-            Mark(m.start(), m.end(), *found[m.group()]) for m in _WORD.finditer(text) if m.group() in found
-        ]
+        marks = (
+            [Mark(m.start(), m.end(), *found[m.group()]) for m in _WORD.finditer(text) if m.group() in found]
+            if found
+            else []  # most author lists: spared looking at each word again for its offsets
+        )
+        return self._with_compounds(text, marks)
 
     def html(self, text: str, marks: list[Mark] | None = None) -> Markup:
         """The whole text, escaped, with matches in <mark>."""

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import NamedTuple
 
 import tantivy
 from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
@@ -30,7 +31,9 @@ from paperwire.search.query import And, AndNot, DateRange, Node, Or, Phrase, Wor
 from paperwire.store import Store, StoredPaper
 
 log = logging.getLogger("paperwire.search")
-SCHEMA_VERSION = 4  # 3: the "updated" fast field (sort by newest version); 4: the "key" fast field
+# 3: the "updated" fast field (sort by newest version); 4: the "key" fast field; 5: hyphenated words also
+# indexed joined (compounds_of)
+SCHEMA_VERSION = 5
 STATE_FILE = "paperwire-index.json"
 STEM, PLAIN = "pw_stem", "pw_plain"
 
@@ -91,6 +94,55 @@ def plain_tokens(text: str) -> list[str]:
 
 _STEMS: dict[str, str] = {}
 _STEM_CACHE_LIMIT = 500_000
+
+
+# A word written in parts joined by hyphens: "non-linear", "Multi-Modal", "GPT-4", "state-of-the-art".
+HYPHENATED = re.compile(r"\w+(?:-\w+)+")
+MIN_JOINED = 4  # letters of a joined word: "gpt4" yes, "i-v" (a current-voltage curve) no
+MAX_JOINED = 40  # the analyzers' remove_long
+
+
+def joined_token(tokens: list[str]) -> str | None:
+    """The one token that a word typed in parts ("non", "linear") is when written solid ("nonlinear"),
+    or None where that would not be a word: too short or long, or digits only ("2-3")."""
+    if len(tokens) < 2:
+        return None
+    joined = "".join(tokens)
+    if not MIN_JOINED <= len(joined) <= MAX_JOINED or joined.isdigit():
+        return None
+    return joined
+
+
+def compounds_of(text: str) -> str:
+    """The hyphenated words of ``text`` written solid, space-separated ("Non-linear pre-training" gives
+    "nonlinear pretraining"). Indexed beside the text, so that "nonlinear" finds papers that write
+    "non-linear" (the tokenizer splits a word at its hyphens) and "non-linear" finds those that write
+    "nonlinear" (QueryBuilder asks for the joined word too), as Elasticsearch's word_delimiter_graph
+    with catenate_words does. arXiv writes many words both ways: pre-training, multi-modal, real-time."""
+    if "-" not in text:
+        return ""
+    out = []
+    # The pattern runs only on the few chunks between spaces or line breaks that hold a hyphen: over a
+    # whole abstract it costs ~180 us (it tries every position of every word), half of what indexing a
+    # paper costs; this way ~28 us. A chunk only bounds where the pattern looks, so a tab inside one
+    # changes nothing.
+    hyphenated = []
+    at = text.find("-")
+    while at != -1:
+        start = max(text.rfind(" ", 0, at), text.rfind("\n", 0, at)) + 1
+        end = min((i for i in (text.find(" ", at), text.find("\n", at)) if i != -1), default=len(text))
+        hyphenated += HYPHENATED.findall(text, start, end)
+        at = text.find("-", end)
+    for word in hyphenated:
+        if word.isascii():  # as the analyzer would see it, without its cost per call (~20 us)
+            parts = word.lower().split("-")
+            joined = joined_token(parts) if all(part.isalnum() for part in parts) else None
+        else:
+            parts = plain_tokens(word)
+            joined = joined_token(parts) if len(parts) == word.count("-") + 1 else None
+        if joined is not None:
+            out.append(joined)
+    return " ".join(dict.fromkeys(out))
 
 
 def stem_of(token: str) -> str:
@@ -272,6 +324,17 @@ class KeywordIndex:
         for name in ("text", "text_plain"):
             doc.add_text(name, p.title)
             doc.add_text(name, p.abstract)
+        # Hyphenated words also solid (compounds_of), in the fields that decide whether a word matches
+        # and the title's bonus; not in the positional fields, where they would make phrases that the
+        # paper never wrote.
+        title_compounds, abstract_compounds = compounds_of(p.title), compounds_of(p.abstract)
+        if title_compounds:
+            doc.add_text("title_plain", title_compounds)
+        if abstract_compounds:
+            doc.add_text("abstract_plain", abstract_compounds)
+        if title_compounds or abstract_compounds:
+            for name in ("text", "text_plain"):
+                doc.add_text(name, f"{title_compounds} {abstract_compounds}")
         for author in p.authors:
             doc.add_text("authors", author.name)
         for category in p.categories:
@@ -322,6 +385,15 @@ class KeywordIndex:
 # -- query building --------------------------------------------------------------------------------------
 
 
+class _RankedToken(NamedTuple):
+    """One token's parts of the ranking query (QueryBuilder.ranking)."""
+
+    in_title: Query  # the title's bonus, over what matching anywhere gave
+    bm25: Query  # the tie-break
+    scored: Query  # anywhere + bm25, required
+    offset: float  # nonzero where the token can match only by its stem: every match's constant score
+
+
 class QueryBuilder:
     """Turns the parsed query language into tantivy queries for one schema."""
 
@@ -363,12 +435,23 @@ class QueryBuilder:
         tokens = plain_tokens(word.text)
         if not tokens:
             return None
-        if len(tokens) > 1:  # "gpt-4", "k-means": every part must match
+        if len(tokens) > 1:  # "gpt-4", "k-means": every part must match, or the word written solid
             parts = [
                 self.word(Word(t, word.field, word.prefix and i == len(tokens) - 1))
                 for i, t in enumerate(tokens)
             ]
-            return _all([p for p in parts if p is not None])
+            every_part = _all([p for p in parts if p is not None])
+            solid = self.joined(word)
+            if solid is None or every_part is None:
+                return every_part
+            if word.field == "all":
+                matching, in_title = self._parts_or_solid(word, solid)
+                return Query.boolean_query([(Occur.Must, matching), (Occur.Should, in_title)])
+            # Scored as all its parts would be: writing "nonlinear" is no weaker a match than "non-linear".
+            as_one = self.word(Word(solid[0], word.field, solid[1]))
+            if as_one is None:
+                return every_part
+            return Query.disjunction_max_query([every_part, Query.boost_query(as_one, len(tokens))])
         token = tokens[0]
         df = self.doc_freq(token)
         base = self.word_base(df)
@@ -377,6 +460,54 @@ class QueryBuilder:
         if word.field == "all":
             return self._anywhere(token, base, typos, prefix)
         return Query.disjunction_max_query(self._in_field(word.field, token, base, typos, prefix))
+
+    def joined(self, word: Word) -> tuple[str, bool] | None:
+        """A word typed in parts ("non-linear", "multi-modal") as the one token it is when written solid
+        ("nonlinear"), with whether it is being typed; None where it has one part, or the index holds no
+        such word (asking for it would only cost a clause)."""
+        tokens = plain_tokens(word.text)
+        joined = joined_token(tokens)
+        if joined is None or word.field == "category":
+            return None
+        prefix = word.prefix
+        if (
+            self.searcher is not None
+            and self.doc_freq(joined) == 0
+            and not (prefix and self.searcher.terms_with_prefix("text_plain", joined, limit=1))
+        ):
+            return None
+        return joined, prefix
+
+    def _parts_or_solid(self, word: Word, solid: tuple[str, bool]) -> tuple[Query, Query]:
+        """A word typed in parts, matched anywhere by all its parts or by the word written solid
+        (``joined``), scored as all its parts: writing "nonlinear" is no weaker a match than
+        "non-linear". Returns the matching clause and the title's bonus, each the better of the two
+        ways, as QueryBuilder.word and QueryBuilder.ranking both score it."""
+        tokens = tokens_as_typed(word)
+
+        def ways(token: str, prefix: bool) -> tuple[Query, Query]:
+            df = self.doc_freq(token)
+            anywhere, in_title = self._word_options(
+                token, self.word_base(df), _corrects_typos(token, df), prefix
+            )
+            return Query.disjunction_max_query(anywhere), Query.disjunction_max_query(in_title)
+
+        parts = [ways(token, prefix) for token, prefix in tokens]
+        whole_anywhere, whole_in_title = ways(*solid)
+        n = float(len(tokens))
+        matching = Query.disjunction_max_query(
+            [
+                Query.boolean_query([(Occur.Must, anywhere) for anywhere, _ in parts]),
+                Query.boost_query(whole_anywhere, n),
+            ]
+        )
+        in_title = Query.disjunction_max_query(
+            [
+                Query.boolean_query([(Occur.Should, title) for _, title in parts]),
+                Query.boost_query(whole_in_title, n),
+            ]
+        )
+        return matching, in_title
 
     def _anywhere(self, token: str, base: float, typos: bool, prefix: bool) -> Query:
         """A word in the title, abstract or authors.
@@ -568,33 +699,38 @@ class QueryBuilder:
         plain BM25 (which tantivy runs as a fast skip-list intersection): its count is the total, and its
         top hits are the candidates the full ranking query then orders. With ``in_title`` only papers with
         every word in the title: a second candidate set, so title matches are never crowded out."""
-        s = self.schema
         musts: list[tuple[Occur, Query]] = []
         for word in words:
-            for token, prefix in tokens_as_typed(word):
-                typos = _corrects_typos(token, self.doc_freq(token))
-                stem_field, plain_field = ("title", "title_plain") if in_title else ("text", "text_plain")
-                options = [Query.term_query(s, stem_field, stem_of(token))]
-                if not in_title:
-                    options.append(Query.term_query(s, "authors", token))
-                if typos:
-                    options.append(Query.const_score_query(_fuzzy(s, plain_field, token), 1.0))
-                    if not in_title:
-                        options.append(Query.const_score_query(_fuzzy(s, "authors", token), 1.0))
-                if prefix:
-                    options.append(Query.const_score_query(self._prefix(plain_field, token), 1.0))
-                musts.append(
-                    (
-                        Occur.Must,
-                        options[0]
-                        if len(options) == 1
-                        else Query.boolean_query([(Occur.Should, o) for o in options]),
-                    )
-                )
+            parts = [self._candidate(token, prefix, in_title) for token, prefix in tokens_as_typed(word)]
+            solid = self.joined(word) if len(parts) > 1 else None
+            if solid is None:
+                musts += [(Occur.Must, q) for q in parts]
+                continue
+            every_part = Query.boolean_query([(Occur.Must, q) for q in parts])
+            as_one = self._candidate(*solid, in_title)
+            musts.append(
+                (Occur.Must, Query.boolean_query([(Occur.Should, every_part), (Occur.Should, as_one)]))
+            )
         musts += [(Occur.Must, q) for q in (self.phrase(p) for p in phrases) if q is not None]
         if not musts:
             return None
         return musts[0][1] if len(musts) == 1 else Query.boolean_query(musts)
+
+    def _candidate(self, token: str, prefix: bool, in_title: bool) -> Query:
+        """One token of the candidate query: its stem (BM25), or as an author, a typo or a prefix."""
+        s = self.schema
+        typos = _corrects_typos(token, self.doc_freq(token))
+        stem_field, plain_field = ("title", "title_plain") if in_title else ("text", "text_plain")
+        options = [Query.term_query(s, stem_field, stem_of(token))]
+        if not in_title:
+            options.append(Query.term_query(s, "authors", token))
+        if typos:
+            options.append(Query.const_score_query(_fuzzy(s, plain_field, token), 1.0))
+            if not in_title:
+                options.append(Query.const_score_query(_fuzzy(s, "authors", token), 1.0))
+        if prefix:
+            options.append(Query.const_score_query(self._prefix(plain_field, token), 1.0))
+        return options[0] if len(options) == 1 else Query.boolean_query([(Occur.Should, o) for o in options])
 
     def ranking(self, words: list[Word], phrases: list[Phrase]) -> tuple[Query, float] | None:
         """Every word required, ranked in one query: the scores of ``plain(words, phrases, len(words),
@@ -608,26 +744,26 @@ class QueryBuilder:
         only for the papers that already match. None for field syntax (``ti:`` etc.)."""
         if any(w.field != "all" for w in words):
             return None
-        s = self.schema
         required: list[Query] = []
         optional: list[Query] = []
         offset = 0.0
         for word in words:
+            solid = self.joined(word)
+            if solid is not None:
+                # No part can leave its score to the offset: a paper may match the solid word instead.
+                matching, in_title = self._parts_or_solid(word, solid)
+                required.append(matching)
+                optional.append(in_title)
+                optional += [self._bm25(token) for token, _ in tokens_as_typed(word)] + [self._bm25(solid[0])]
+                continue
             for token, prefix in tokens_as_typed(word):
-                df = self.doc_freq(token)
-                base = self.word_base(df)
-                anywhere, in_title = self._word_options(token, base, _corrects_typos(token, df), prefix)
-                bm25 = Query.boost_query(Query.term_query(s, "text", stem_of(token)), TIE_BREAK)
-                if len(anywhere) == 1:  # its stem only: the same score for every match
-                    required.append(bm25)
-                    offset += base + BONUS[("abstract", "stem")]
+                part = self._ranked_token(token, prefix)
+                if part.offset:  # its stem only: the same score for every match
+                    required.append(part.bm25)
+                    offset += part.offset
                 else:
-                    required.append(
-                        Query.boolean_query(
-                            [(Occur.Must, Query.disjunction_max_query(anywhere)), (Occur.Should, bm25)]
-                        )
-                    )
-                optional.append(Query.disjunction_max_query(in_title))
+                    required.append(part.scored)
+                optional.append(part.in_title)
         required += [q for q in (self.phrase(p) for p in phrases) if q is not None]
         if not required:
             return None
@@ -635,11 +771,28 @@ class QueryBuilder:
         clauses = [(Occur.Must, q) for q in required] + [(Occur.Should, q) for q in optional]
         return Query.boolean_query(clauses), offset
 
+    def _bm25(self, token: str) -> Query:
+        """A word's tie-break: its stem's BM25 in title and abstract, scaled down to TIE_BREAK."""
+        return Query.boost_query(Query.term_query(self.schema, "text", stem_of(token)), TIE_BREAK)
+
+    def _ranked_token(self, token: str, prefix: bool) -> _RankedToken:
+        df = self.doc_freq(token)
+        base = self.word_base(df)
+        anywhere, in_title = self._word_options(token, base, _corrects_typos(token, df), prefix)
+        bm25 = self._bm25(token)
+        any_of = Query.disjunction_max_query(anywhere)
+        return _RankedToken(
+            in_title=Query.disjunction_max_query(in_title),
+            bm25=bm25,
+            scored=Query.boolean_query([(Occur.Must, any_of), (Occur.Should, bm25)]),
+            offset=base + BONUS[("abstract", "stem")] if len(anywhere) == 1 else 0.0,
+        )
+
     def matches_nothing(self, word: Word) -> bool:
         """Whether no paper can match ``word``: none holds it, no author has it, and it is neither
         corrected for typos nor completed as a prefix (either might still match). Such a word only
         empties the results, so relaxing the query would drop it first."""
-        if word.field != "all" or self.searcher is None:
+        if word.field != "all" or self.searcher is None or self.joined(word) is not None:
             return False
         for token, prefix in tokens_as_typed(word):
             if prefix or _corrects_typos(token, self.doc_freq(token)):
