@@ -567,6 +567,36 @@ def test_a_word_written_the_other_way_is_marked_whole(tmp_path, sqlite_store):
     assert str(hits["2403.00002"].title_html) == "<mark>Non-linear</mark> optics in fibres"
 
 
+def test_two_words_often_written_as_one_find_it(tmp_path, sqlite_store):
+    """ "fine tuning" finds "finetuning" and "fine-tuning" too, ranked with the papers that have both
+    words, and marked whole; a pair that papers rarely write as one (here 1 in 60) is left as two words."""
+    papers = [
+        p("2404.00001", "Finetuning vision transformers", "Adapters."),
+        p("2404.00002", "Fine-tuning language models", "Low-rank updates.", day=2),
+        p("2404.00003", "Fine tuning of hyperparameters", "Grid search.", day=3),
+        p("2404.00004", "Fine grids", "Tuning forks.", day=4),
+        p("2404.00005", "Spectral methods", "Chebyshev polynomials.", day=5),
+        p("2404.00006", "A language-model benchmark", "Tasks.", day=6),
+    ] + [p(f"2404.{i:05d}", f"Language model study {i}", "Tasks.", day=7) for i in range(10, 70)]
+    engine = engine_over(tmp_path, sqlite_store, papers)
+    for query in ("fine tuning", "Fine Tuning", "fine tunin"):
+        result = engine.search(query, mode="keyword")
+        assert set(ids(result)[:3]) == {"2404.00001", "2404.00002", "2404.00003"}, (query, ids(result))
+        assert ids(result)[3:] == ["2404.00004"], query
+    hits = {h.id: h for h in engine.search("fine tuning", mode="keyword").hits}
+    assert str(hits["2404.00001"].title_html) == "<mark>Finetuning</mark> vision transformers"
+    assert str(hits["2404.00002"].title_html) == "<mark>Fine-tuning</mark> language models"
+    engine.builder.searcher = engine.keyword.searcher()
+    pair = engine.builder.with_solid_pairs([Word("fine"), Word("tuning")])
+    assert pair == [Word("fine-tuning")]
+    two = [Word("language"), Word("model")]
+    assert engine.builder.with_solid_pairs(two) == two
+    assert engine.builder.with_solid_pairs([Word("spectral"), Word("methods")]) == [
+        Word("spectral"),
+        Word("methods"),
+    ]
+
+
 def test_paging_past_the_two_phase_candidates_neither_repeats_nor_skips(tmp_path, sqlite_store, monkeypatch):
     """Pages within the first CANDIDATES results come from the two-phase ranking, later ones from the full
     ranking; walking every page must show each matching paper exactly once."""

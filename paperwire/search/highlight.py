@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from itertools import pairwise
 from typing import NamedTuple
 
 from markupsafe import Markup, escape
@@ -72,7 +73,10 @@ class Highlighter:
         )
         # A query word typed in parts ("non-linear") also matches where it is written solid ("nonlinear"),
         # as the index matches it (QueryBuilder.joined).
+        # So do two adjacent query words written as one ("data set": "dataset"), which the index asks
+        # for where papers often write them so (QueryBuilder.with_solid_pairs).
         solid = [j for w in words if (j := joined_token(plain_tokens(w))) is not None]
+        solid += [j for pair in pairwise(self.tokens) if (j := joined_token(list(pair))) is not None]
         self._exact = frozenset(self.tokens + solid)
         self.stems.update({stem_of(j): j for j in solid if stem_of(j) not in self.stems})
         self._solid_cache: dict[str, tuple[str, str] | None] = {}

@@ -99,6 +99,10 @@ _STEM_CACHE_LIMIT = 500_000
 # A word written in parts joined by hyphens: "non-linear", "Multi-Modal", "GPT-4", "state-of-the-art".
 HYPHENATED = re.compile(r"\w+(?:-\w+)+")
 MIN_JOINED = 4  # letters of a joined word: "gpt4" yes, "i-v" (a current-voltage curve) no
+# Two query words are also asked for written solid ("data set": "dataset") where at least this share of
+# the papers with the rarer of them write them solid: "fine tuning" and "finetuning" are one thing to a
+# reader, "language model" is rarely "languagemodel" (and asking costs a union per such pair).
+SOLID_SHARE = 0.02
 MAX_JOINED = 40  # the analyzers' remove_long
 
 
@@ -477,6 +481,42 @@ class QueryBuilder:
         ):
             return None
         return joined, prefix
+
+    def with_solid_pairs(self, words: list[Word]) -> list[Word]:
+        """``words`` with each pair of adjacent words that papers often write as one ("data set",
+        "fine tuning": ``SOLID_SHARE``) made one word typed in parts ("data-set"), which matches both
+        words or the word written solid, scored as the two (QueryBuilder.word)."""
+        if len(words) < 2 or self.searcher is None:
+            return words
+        out: list[Word] = []
+        i = 0
+        while i < len(words):
+            first = words[i]
+            if i + 1 < len(words) and (pair := self._solid_pair(first, words[i + 1])) is not None:
+                out.append(pair)
+                i += 2
+            else:
+                out.append(first)
+                i += 1
+        return out
+
+    def _solid_pair(self, first: Word, second: Word) -> Word | None:
+        if first.field != "all" or second.field != "all" or first.prefix:
+            return None
+        a, b = plain_tokens(first.text), plain_tokens(second.text)
+        if len(a) != 1 or len(b) != 1 or joined_token([a[0], b[0]]) is None:
+            return None
+        solid = a[0] + b[0]
+        if second.prefix:  # the solid word is being typed too: its commonest completion ("fine tunin")
+            completions = self.searcher.terms_with_prefix("text_plain", solid, limit=1)
+            df = completions[0][1] if completions else 0
+            rarer = self.doc_freq(a[0]) or 0
+        else:
+            df = self.doc_freq(solid) or 0
+            rarer = min(self.doc_freq(a[0]) or 0, self.doc_freq(b[0]) or 0)
+        if not df or df < SOLID_SHARE * rarer:
+            return None
+        return Word(f"{a[0]}-{b[0]}", "all", second.prefix)
 
     def _parts_or_solid(self, word: Word, solid: tuple[str, bool]) -> tuple[Query, Query]:
         """A word typed in parts, matched anywhere by all its parts or by the word written solid

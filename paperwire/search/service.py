@@ -735,6 +735,7 @@ class SearchEngine:
             return with_filters(None, filter_queries)
         if parsed.plain:
             words, phrases = self._plain_parts(parsed.root)
+            words = self.builder.with_solid_pairs(words)
             one = self._one_query(words, phrases)
             q = one[0] if one is not None else self.builder.plain(words, phrases, len(words))
             return with_filters(q, filter_queries)
@@ -762,6 +763,7 @@ class SearchEngine:
         """All words first; when fewer papers than a page match them all, accept one word fewer, and so
         on (papers matching more words still rank first: each word adds to the score)."""
         words, phrases = self._plain_parts(root)
+        words = self.builder.with_solid_pairs(words)
         dropped = False
         if relax and len(words) > 1:
             # A word no paper can match only empties the results: relaxing would drop it first.
