@@ -99,11 +99,11 @@ _STEM_CACHE_LIMIT = 500_000
 # A word written in parts joined by hyphens: "non-linear", "Multi-Modal", "GPT-4", "state-of-the-art".
 HYPHENATED = re.compile(r"\w+(?:-\w+)+")
 MIN_JOINED = 4  # letters of a joined word: "gpt4" yes, "i-v" (a current-voltage curve) no
-# Two query words are also asked for written solid ("data set": "dataset") where at least this share of
-# the papers with the rarer of them write them solid: "fine tuning" and "finetuning" are one thing to a
-# reader, "language model" is rarely "languagemodel" (and asking costs a union per such pair).
-SOLID_SHARE = 0.02
 MAX_JOINED = 40  # the analyzers' remove_long
+# Two query words are also asked for written solid ("data set": "dataset") where at least this share of
+# the papers with the rarer of them write them solid (or hyphenated): "fine tuning" and "finetuning" are
+# one thing to a reader. Below it, asking would cost a union of posting lists for a few papers.
+SOLID_SHARE = 0.02
 
 
 def joined_token(tokens: list[str]) -> str | None:
