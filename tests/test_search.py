@@ -633,6 +633,34 @@ def test_whole_word_queries_do_not_complete_the_last_word(engine):
     assert ids(whole)[0] == "2401.00004" and "<mark>trochaic</mark>" in str(whole.hits[0].title_html).lower()
 
 
+def test_a_last_word_typed_whole_completes_only_to_words_about_as_common(tmp_path, sqlite_store):
+    """Search as you type completes the last word, but a common word typed to the end ("single") is not
+    read as the start of a much rarer one ("singlet"); a word just as common ("fermions" after
+    "fermi"), any word being typed ("singl") and a stop word ("for") still complete. (24 papers say "single": enough for the
+    index to take it as typed, with no typos of it, such as "singlet", matched.)"""
+    papers = [p(f"2404.{i:05d}", f"A single spin experiment {i}", "spin dynamics for all") for i in range(24)]
+    papers += [
+        p("2404.00100", "Singlet fission in spin systems", "spin dynamics of molecular crystals"),
+        p("2404.00101", "Fermi surface of a spin liquid", "spin dynamics"),
+        p("2404.00102", "Fermions in a spin chain", "spin dynamics"),
+        p("2404.00103", "Heavy fermions and spin", "spin dynamics"),
+        p("2404.00104", "Modular forms of spin type", "spin dynamics"),
+    ]
+    engine = engine_over(tmp_path, sqlite_store, papers)
+    typed_whole = ids(engine.search("spin single", mode="keyword", relax=False, per_page=50))
+    assert len(typed_whole) == 24 and "2404.00100" not in typed_whole
+    assert "2404.00100" in ids(engine.search("spin singl", mode="keyword", relax=False, per_page=50))
+    assert set(ids(engine.search("spin fermi", mode="keyword", relax=False))) == {
+        "2404.00101",
+        "2404.00102",
+        "2404.00103",
+    }
+    # A stop word is no word to stop at: "spin for" is "spin forms" being typed.
+    assert "2404.00104" in ids(engine.search("spin for", mode="keyword", relax=False, per_page=50))
+    # Asked for whole (as_you_type=False), "fermi" is only itself.
+    assert ids(engine.search("spin fermi", mode="keyword", relax=False, as_you_type=False)) == ["2404.00101"]
+
+
 def test_uncounted_search_ranks_the_same_and_its_total_is_a_lower_bound(tmp_path, sqlite_store, monkeypatch):
     """count=False (the Hugging Face API, digests) skips counting matches beyond what the ranking reads:
     the same hits in the same order, whether every match is a candidate or the candidates are cut (a lone
