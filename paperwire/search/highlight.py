@@ -14,11 +14,11 @@ from rapidfuzz.distance import OSA
 from rapidfuzz.process import extract
 
 from paperwire.search.keyword import (
-    HYPHENATED,
     MIN_PREFIX,
     ONE_TYPO,
     STOPWORDS,
     TWO_TYPOS,
+    hyphenated_in,
     joined_token,
     plain_tokens,
     stem_of,
@@ -165,7 +165,7 @@ class Highlighter:
         if "-" not in text:
             return marks
         found = []
-        for match in HYPHENATED.finditer(text):
+        for match in hyphenated_in(text):
             how = self._solid(match.group())
             if how is not None:
                 found.append(Mark(match.start(), match.end(), *how))
