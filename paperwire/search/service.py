@@ -45,6 +45,8 @@ from paperwire.store import Store, StoredPaper, open_store
 
 MODES = ("hybrid", "keyword", "semantic")
 SORTS = ("relevance", "date", "trending")  # what the pages offer
+# What a search is when it does not say: every entry point, and the links that leave defaults out.
+DEFAULT_MODE, DEFAULT_SORT = "hybrid", "relevance"
 # Sorts by an indexed field ("updated": newest version first, arXiv's lastUpdatedDate; APIs only).
 SORT_FIELDS = {"date": "published", "trending": "trending", "updated": "updated"}
 MAX_PER_PAGE = 100
@@ -260,10 +262,10 @@ class SearchEngine:
         self,
         query: str = "",
         filters: Filters | None = None,
-        sort: str = "relevance",
+        sort: str = DEFAULT_SORT,
         page: int = 1,
         per_page: int = 10,
-        mode: str = "hybrid",
+        mode: str = DEFAULT_MODE,
         ascending: bool = False,
         highlight: bool = True,
         relax: bool = True,
@@ -965,10 +967,10 @@ def reset_default_engine() -> None:
 def search(
     query: str = "",
     filters: Filters | None = None,
-    sort: str = "relevance",
+    sort: str = DEFAULT_SORT,
     page: int = 1,
     per_page: int = 10,
-    mode: str = "hybrid",
+    mode: str = DEFAULT_MODE,
 ) -> SearchResult:
     """Search the catalogue (see :meth:`SearchEngine.search`) with this process's default engine."""
     return default_engine().search(query, filters, sort, page, per_page, mode)

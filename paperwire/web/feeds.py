@@ -28,7 +28,7 @@ from fastapi.responses import Response
 from paperwire import __version__
 from paperwire.latex import readable
 from paperwire.search import QueryError
-from paperwire.search.service import MAX_PER_PAGE, MODES, SORTS
+from paperwire.search.service import DEFAULT_MODE, DEFAULT_SORT, MAX_PER_PAGE, MODES, SORTS
 from paperwire.store import StoredPaper
 from paperwire.web.api.arxiv import ATOM_NS, atom_date, atom_root, serialize, sub
 from paperwire.web.api.serialize import abs_url, page_url, pdf_url, site_base
@@ -252,9 +252,9 @@ def search_params(
     params: dict[str, str | list[str]] = {}
     if q:
         params["q"] = q
-    if mode != "hybrid":
+    if mode != DEFAULT_MODE:
         params["mode"] = mode
-    if sort != "relevance":
+    if sort != DEFAULT_SORT:
         params["sort"] = sort
     if categories:
         params["category"] = ", ".join(categories)
@@ -378,8 +378,8 @@ def _search_route(fmt: str):  # noqa: ANN202
     def route(
         request: Request,
         q: str = "",
-        mode: str = "hybrid",
-        sort: str = "relevance",
+        mode: str = DEFAULT_MODE,
+        sort: str = DEFAULT_SORT,
         category: list[str] = Query(default=[]),  # noqa: B008
         author: list[str] = Query(default=[]),  # noqa: B008
         date_from: str | None = Query(default=None, alias="from"),
@@ -412,8 +412,8 @@ def feed_links(request: Request) -> list[tuple[str, str, str]]:
         params = request.query_params
         query = search_params(
             params.get("q", ""),
-            params.get("mode", "hybrid"),
-            params.get("sort", "relevance"),
+            params.get("mode", DEFAULT_MODE),
+            params.get("sort", DEFAULT_SORT),
             [c.strip() for v in params.getlist("category") for c in v.split(",") if c.strip()],
             [a.strip() for a in params.getlist("author") if a.strip()],
             params.get("from"),

@@ -10,7 +10,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperwire.arxiv_ids import InvalidArxivId, normalize_arxiv_id
 from paperwire.search import QueryError
-from paperwire.search.service import MAX_RESULT_WINDOW, MODES, SORTS, SearchResult
+from paperwire.search.service import (
+    DEFAULT_MODE,
+    DEFAULT_SORT,
+    MAX_RESULT_WINDOW,
+    MODES,
+    SORTS,
+    SearchResult,
+)
 from paperwire.store import votes
 from paperwire.web.auth import current_user
 from paperwire.web.common import (
@@ -147,8 +154,8 @@ def period_list(
 def search_page(
     request: Request,
     q: str = "",
-    mode: str = "hybrid",
-    sort: str = "relevance",
+    mode: str = DEFAULT_MODE,
+    sort: str = DEFAULT_SORT,
     category: list[str] = Query(default=[]),  # noqa: B008
     author: list[str] = Query(default=[]),  # noqa: B008
     date_from: str | None = Query(default=None, alias="from"),
@@ -159,14 +166,21 @@ def search_page(
     authors = split_values(author, commas=False)
     form = {
         "q": q,
-        "mode": mode if mode in MODES else "hybrid",
-        "sort": sort if sort in SORTS else "relevance",
+        "mode": mode if mode in MODES else DEFAULT_MODE,
+        "sort": sort if sort in SORTS else DEFAULT_SORT,
         "category": ", ".join(categories),
         "author": authors[0] if authors else "",
         "from": date_from or "",
         "to": date_to or "",
     }
-    context: dict = {"form": form, "result": None, "error": None, "modes": MODES, "sorts": SORTS}
+    context: dict = {
+        "form": form,
+        "result": None,
+        "error": None,
+        "modes": MODES,
+        "sorts": SORTS,
+        "defaults": {"mode": DEFAULT_MODE, "sort": DEFAULT_SORT},
+    }
     status = 200
     try:
         filters = search_filters(categories, authors, date_from, date_to)
@@ -179,7 +193,7 @@ def search_page(
         context["error"] = str(exc)
         status = 400
     params = {
-        k: v for k, v in form.items() if v and (k, v) not in (("mode", "hybrid"), ("sort", "relevance"))
+        k: v for k, v in form.items() if v and (k, v) not in (("mode", DEFAULT_MODE), ("sort", DEFAULT_SORT))
     }
     context["base_query"] = urlencode(params)
     corrected = context["result"].corrected if context["result"] else None

@@ -45,6 +45,8 @@
   status.setAttribute("role", "status");
   form.after(status);
   let timer = null, controller = null, latest = 0;
+  // The search's defaults, as the server renders them on the form.
+  const defaults = { mode: form.dataset.defaultMode, sort: form.dataset.defaultSort };
   let shown = address();
 
   function address() {
@@ -52,7 +54,7 @@
     for (const [name, value] of new FormData(form)) {
       const text = String(value).trim();
       // The defaults are left out, as in the links the server writes.
-      if (text && !(name === "mode" && text === "hybrid") && !(name === "sort" && text === "relevance")) {
+      if (text && defaults[name] !== text) {
         params.append(name, text);
       }
     }
