@@ -20,6 +20,16 @@ _PREFIXES = re.compile(
 )
 
 
+def abs_url(paper_id: str) -> str:
+    """The paper's page on arxiv.org (its newest version)."""
+    return f"https://arxiv.org/abs/{paper_id}"
+
+
+def pdf_url(paper_id: str, version: int | None = None) -> str:
+    """The paper's PDF on arxiv.org: of ``version`` when given, else of the newest version."""
+    return f"https://arxiv.org/pdf/{paper_id}" + (f"v{version}" if version else "")
+
+
 class InvalidArxivId(ValueError):
     """The text is not an arXiv identifier."""
 

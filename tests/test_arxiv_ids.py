@@ -1,6 +1,13 @@
 import pytest
 
-from paperwire.arxiv_ids import InvalidArxivId, is_arxiv_id, normalize_arxiv_id, parse_arxiv_id
+from paperwire.arxiv_ids import (
+    InvalidArxivId,
+    abs_url,
+    is_arxiv_id,
+    normalize_arxiv_id,
+    parse_arxiv_id,
+    pdf_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -70,3 +77,12 @@ def test_id_keys_round_trip_and_never_collide():
     assert [id_from_key(k) for k in keys] == ids
     assert len(set(keys)) == len(keys) and all(0 < k < 2**63 for k in keys)
     assert id_key("longarchive/9901001") is None  # no room: callers fall back to the stored id
+
+
+def test_links_to_arxiv():
+    assert abs_url("hep-th/9901001") == "https://arxiv.org/abs/hep-th/9901001"
+    assert pdf_url("2401.14040") == "https://arxiv.org/pdf/2401.14040"
+    assert pdf_url("2401.14040", 3) == "https://arxiv.org/pdf/2401.14040v3"
+    assert pdf_url("2401.14040", None) == "https://arxiv.org/pdf/2401.14040"
+    # Every id these links are built from parses back to itself.
+    assert parse_arxiv_id(pdf_url("2401.14040", 3)) == ("2401.14040", 3)

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from paperwire.arxiv_ids import abs_url, pdf_url
 from paperwire.config import Settings
 from paperwire.digest.choose import Digest, Pick
 from paperwire.latex import readable
@@ -100,19 +101,18 @@ class Renderer:
                 if x
             )
             url = self.paper_url(paper.id)
-            abs_url = f"https://arxiv.org/abs/{paper.id}"
-            pdf_url = f"https://arxiv.org/pdf/{paper.id}"
+            arxiv_page, pdf = abs_url(paper.id), pdf_url(paper.id)
             abstract = snippet(paper.abstract)
             context = {
                 "title": title,
                 "meta": meta,
                 "abstract": abstract,
                 "url": url,
-                "abs_url": abs_url,
-                "pdf_url": pdf_url,
+                "abs_url": arxiv_page,
+                "pdf_url": pdf,
                 "votes": paper.votes,
             }
-            text = f"   {meta}\n   {abstract}\n   {url}\n   arXiv: {abs_url}  PDF: {pdf_url}"
+            text = f"   {meta}\n   {abstract}\n   {url}\n   arXiv: {arxiv_page}  PDF: {pdf}"
             card = Card(title, Markup(self._card_html.render(context)), text, url)
             if len(self._cards) > 50_000:
                 self._cards.clear()

@@ -11,7 +11,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import quote
 
-from paperwire.arxiv_ids import InvalidArxivId, parse_arxiv_id
+from paperwire.arxiv_ids import InvalidArxivId, abs_url, parse_arxiv_id
 
 # Most queries are words: one look at the first character skips them (an id starts with a digit, a link
 # or an archive name; a DOI with "10." or "doi").
@@ -41,7 +41,7 @@ class Identifier(NamedTuple):
     def url(self) -> str:
         """Where the paper it names is, outside this catalogue."""
         if self.kind == "arxiv":
-            return f"https://arxiv.org/abs/{self.value}"
+            return abs_url(self.value)
         return f"https://doi.org/{quote(self.value, safe='/:;()')}"
 
 

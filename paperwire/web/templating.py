@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from paperwire import __version__
+from paperwire.arxiv_ids import abs_url, pdf_url
 from paperwire.latex import readable
 
 HERE = Path(__file__).parent
@@ -25,6 +26,8 @@ def _day(value: datetime | None) -> str:
 
 templates.env.filters["day"] = _day
 templates.env.filters["latex"] = readable
+templates.env.filters["abs_url"] = abs_url
+templates.env.filters["pdf_url"] = pdf_url
 templates.env.globals["version"] = __version__
 # The stylesheet's and script's links carry a digest of their content: a browser that cached the old
 # files fetches the new ones as soon as they change, whatever the package version says.

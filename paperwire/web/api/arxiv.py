@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from paperwire.arxiv_ids import InvalidArxivId, parse_arxiv_id
+from paperwire.arxiv_ids import InvalidArxivId, abs_url, parse_arxiv_id, pdf_url
 from paperwire.search import Filters, SearchEngine
 from paperwire.search.service import MAX_PER_PAGE, MAX_RESULT_WINDOW
 from paperwire.store import StoredPaper
@@ -46,7 +46,6 @@ ATOM = ""
 ARXIV = f"{{{ARXIV_NS}}}"
 OPENSEARCH = f"{{{OPENSEARCH_NS}}}"
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
-ARXIV_SITE = "https://arxiv.org"
 
 # arXiv's limits and defaults (https://info.arxiv.org/help/api/user-manual.html).
 MAX_RESULTS = 2000
@@ -138,11 +137,11 @@ def entry_element(parent: ET.Element, paper: StoredPaper, version: int | None = 
     updated = paper.updated or paper.published
     if updated is not None:
         sub(entry, ATOM + "updated", atom_date(updated))
-    sub(entry, ATOM + "link", href=f"{ARXIV_SITE}/abs/{vid}", rel="alternate", type="text/html")
+    sub(entry, ATOM + "link", href=abs_url(vid), rel="alternate", type="text/html")
     sub(
         entry,
         ATOM + "link",
-        href=f"{ARXIV_SITE}/pdf/{vid}",
+        href=pdf_url(vid),
         rel="related",
         type="application/pdf",
         title="pdf",

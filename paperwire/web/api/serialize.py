@@ -13,22 +13,13 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
+from paperwire.arxiv_ids import abs_url, pdf_url
 from paperwire.latex import readable
 from paperwire.models import Paper
 from paperwire.search.service import Hit
 from paperwire.store import StoredPaper
 from paperwire.store.votes import DailyEntry
 from paperwire.web.common import site_base  # noqa: F401 - used here and imported from here
-
-ARXIV = "https://arxiv.org"
-
-
-def abs_url(paper_id: str) -> str:
-    return f"{ARXIV}/abs/{paper_id}"
-
-
-def pdf_url(paper_id: str) -> str:
-    return f"{ARXIV}/pdf/{paper_id}"
 
 
 def page_url(base: str, paper_id: str) -> str:
