@@ -633,7 +633,7 @@ def test_whole_word_queries_do_not_complete_the_last_word(engine):
     assert ids(whole)[0] == "2401.00004" and "<mark>trochaic</mark>" in str(whole.hits[0].title_html).lower()
 
 
-def test_a_last_word_typed_whole_completes_only_to_words_about_as_common(tmp_path, sqlite_store):
+def test_a_last_word_typed_whole_completes_only_to_words_not_much_rarer(tmp_path, sqlite_store):
     """Search as you type completes the last word, but a common word typed to the end ("single") is not
     read as the start of a much rarer one ("singlet"); a word just as common ("fermions" after
     "fermi"), any word being typed ("singl") and a stop word ("for") still complete. (24 papers say "single": enough for the
