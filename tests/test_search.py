@@ -597,6 +597,40 @@ def test_two_words_often_written_as_one_find_it(tmp_path, sqlite_store):
     ]
 
 
+def test_a_word_often_written_as_two_finds_them_in_a_row(tmp_path, sqlite_store):
+    """ "wavefunction" also finds "wave function(s)" written as two words in a row, scored as the word
+    (title matches first) and marked whole; not the two words apart. A split that papers rarely write
+    ("net work" beside many "network"s) or one with a function word ("over all") is no such form."""
+    papers = [
+        p("2405.00001", "Wavefunction renormalization", "Scaling."),
+        p("2405.00002", "The wave function of the universe", "Boundary conditions.", day=2),
+        p("2405.00003", "Quantum collapse", "We compute the wave functions of trapped atoms.", day=3),
+        p("2405.00004", "Wave packets", "A function of time.", day=4),
+        p("2405.00005", "Spectral methods", "Chebyshev polynomials.", day=5),
+        p("2405.00006", "Engines", "The net work extracted per cycle.", day=6),
+        p("2405.00007", "Sums", "A sum over all states.", day=7),
+        p("2405.00008", "Overall trends", "Surveys.", day=8),
+    ] + [p(f"2405.{i:05d}", f"Network study {i}", "Graphs.", day=9) for i in range(10, 50)]
+    engine = engine_over(tmp_path, sqlite_store, papers)
+    for query in ("wavefunction", "Wavefunction", "wavefunctions"):
+        result = engine.search(query, mode="keyword")
+        assert set(ids(result)[:2]) == {"2405.00001", "2405.00002"}, (query, ids(result))
+        assert ids(result)[2:] == ["2405.00003"], (query, ids(result))
+    hits = {h.id: h for h in engine.search("wavefunction", mode="keyword").hits}
+    assert str(hits["2405.00002"].title_html) == "The <mark>wave function</mark> of the universe"
+    assert "<mark>wave functions</mark> of trapped" in str(hits["2405.00003"].abstract_html)
+    assert hits["2405.00003"].matched == ['abstract: "wavefunction" (stem)']
+    # With another word (matching both comes first), and as the last word being typed.
+    assert ids(engine.search("collapse wavefunction", mode="keyword"))[0] == "2405.00003"
+    assert ids(engine.search("quantum wavefunction", mode="keyword", relax=False)) == ["2405.00003"]
+    engine.builder.searcher = engine.keyword.searcher()
+    assert engine.builder.written_apart("wavefunction") == ("wave", "function")
+    assert engine.builder.written_apart("network") is None  # 1 "net work" beside 40 "network"
+    assert "2405.00006" not in ids(engine.search("network", mode="keyword", per_page=100))
+    assert engine.builder.written_apart("overall") is None  # "over" is a function word
+    assert ids(engine.search("overall", mode="keyword")) == ["2405.00008"]
+
+
 def test_paging_past_the_two_phase_candidates_neither_repeats_nor_skips(tmp_path, sqlite_store, monkeypatch):
     """Pages within the first CANDIDATES results come from the two-phase ranking, later ones from the full
     ranking; walking every page must show each matching paper exactly once."""

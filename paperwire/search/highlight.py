@@ -63,6 +63,7 @@ class Highlighter:
         *,
         last_is_prefix: bool = False,
         typed_as_meant: Callable[[str], bool] | None = None,
+        written_apart: Callable[[str], tuple[str, str] | None] | None = None,
     ):
         tokens = [t for w in words for t in plain_tokens(w)]
         meaningful = [t for t in tokens if t not in STOPWORDS] or tokens
@@ -80,6 +81,13 @@ class Highlighter:
         self._exact = frozenset(self.tokens + solid)
         self.stems.update({stem_of(j): j for j in solid if stem_of(j) not in self.stems})
         self._solid_cache: dict[str, tuple[str, str] | None] = {}
+        # A query word that the index also matches written as two words ("dataset": "data set",
+        # QueryBuilder.written_apart): the two words in a row, found by their stems ("data sets").
+        apart = {t: pair for t in self.tokens if written_apart and (pair := written_apart(t)) is not None}
+        self._apart = [
+            (token, a, b, re.compile(rf"\b({re.escape(a)}\w*)[\s-]+({re.escape(b)}\w*)\b", re.IGNORECASE))
+            for token, (a, b) in apart.items()
+        ]
         # (word, edits allowed) of the query words that match their typos, in query order.
         self._typo_tokens = [
             (t, 2 if len(t) >= TWO_TYPOS else 1)
@@ -156,7 +164,7 @@ class Highlighter:
                     out.append(Mark(at, end, *found))
                 at = folded.find(word, end)
         out.sort()
-        return self._with_compounds(folded, out)
+        return self._with_apart(text, self._with_compounds(folded, out))
 
     def _with_compounds(self, text: str, marks: list[Mark]) -> list[Mark]:
         """``marks`` plus the hyphenated words of ``text`` that match a query word when written solid
@@ -203,7 +211,24 @@ class Highlighter:
             if found
             else []  # most author lists: spared looking at each word again for its offsets
         )
-        return self._with_compounds(text, marks)
+        return self._with_apart(text, self._with_compounds(text, marks))
+
+    def _with_apart(self, text: str, marks: list[Mark]) -> list[Mark]:
+        """``marks`` plus the query words found written as two ("data sets" for the query "dataset"),
+        each marked whole in place of any marks inside it."""
+        found = []
+        for token, a, b, pattern in self._apart:
+            for match in pattern.finditer(text):
+                first, second = fold(match.group(1)), fold(match.group(2))
+                if stem_of(first) == stem_of(a) and stem_of(second) == stem_of(b):
+                    how = "exact" if (first, second) == (a, b) else "stem"
+                    found.append(Mark(match.start(), match.end(), token, how))
+        if not found:
+            return marks
+        outside = [
+            m for m in marks if not any(f.start <= m.start < f.end or f.start < m.end <= f.end for f in found)
+        ]
+        return sorted(outside + found)
 
     def html(self, text: str, marks: list[Mark] | None = None) -> Markup:
         """The whole text, escaped, with matches in <mark>."""

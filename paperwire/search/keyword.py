@@ -109,6 +109,22 @@ MAX_JOINED = 40  # the analyzers' remove_long
 # the papers with the rarer of them write them solid (or hyphenated): "fine tuning" and "finetuning" are
 # one thing to a reader. Below it, asking would cost a union of posting lists for a few papers.
 SOLID_SHARE = 0.02
+# The other way round: a query word is also asked for written as two ("dataset": "data set",
+# "wavefunction": "wave function") where at least this share as many papers write the two words in a
+# row as write it solid. "network" is written "net work" in a few thermodynamics papers (well under 1%
+# of those with "network"): that is another phrase, not the word. Each part has MIN_APART letters and is
+# no function word ("overall" is not "over all", "notable" not "not able").
+APART_SHARE = 0.05
+MIN_APART = 3
+_FUNCTION_WORD_TEXT = (
+    "about above after again against all also any because been before being below between both but can"
+    " cannot could did does doing down during each either ever every few further had have having he her"
+    " here hers him his how however into just may me might more most much must my neither no nor not now"
+    " off once one only other ought out over own same shall she should so some such than their them then"
+    " there these they those through thus too under until up upon very what when where whether which"
+    " while who whom why would yet you your"
+)
+FUNCTION_WORDS = STOPWORDS | frozenset(_FUNCTION_WORD_TEXT.split(" "))
 
 
 def joined_token(tokens: list[str]) -> str | None:
@@ -381,6 +397,15 @@ class KeywordIndex:
                 self._doc_freqs[key] = df
         return df
 
+    def remembered(self, key: tuple, make: Callable[[], object]) -> object:
+        """``make()``, remembered for the current commit under ``key`` (beside the doc_freq counts)."""
+        if key in self._doc_freqs:
+            return self._doc_freqs[key]
+        value = make()
+        if len(self._doc_freqs) < _DOC_FREQS_KEPT:
+            self._doc_freqs[key] = value
+        return value
+
     def ids(self, searcher: tantivy.Searcher, hits: Iterable[tuple[object, tantivy.DocAddress]]) -> list[str]:
         """The paper ids of search hits, from the "key" column (the stored document when a paper has no
         key): a two-phase keyword search reads those of ~200 candidates."""
@@ -487,6 +512,37 @@ class QueryBuilder:
         ):
             return None
         return joined, prefix
+
+    def written_apart(self, token: str) -> tuple[str, str] | None:
+        """The two words that papers often write ``token`` as ("dataset": "data", "set"; see
+        APART_SHARE), or None. Remembered per commit: deciding costs a phrase count."""
+        if self.searcher is None or len(token) < 2 * MIN_APART or not token.isalpha():
+            return None
+        if token in FUNCTION_WORDS:
+            return None
+        if self.index is None:
+            return self._written_apart(token)
+        return self.index.remembered(("apart", token), lambda: self._written_apart(token))
+
+    def _written_apart(self, token: str) -> tuple[str, str] | None:
+        solid = self.doc_freq(token) or 0
+        best, best_df = None, 0
+        for i in range(MIN_APART, len(token) - MIN_APART + 1):
+            a, b = token[:i], token[i:]
+            if a in FUNCTION_WORDS or b in FUNCTION_WORDS or not self.doc_freq(a) or not self.doc_freq(b):
+                continue
+            together = self.searcher.search(self._apart_query(a, b), limit=1, count=True).count or 0
+            if together > best_df:
+                best, best_df = (a, b), together
+        if best is None or best_df < max(1.0, APART_SHARE * solid):
+            return None
+        return best
+
+    def _apart_query(self, a: str, b: str, fields: tuple[str, ...] = ("title", "abstract")) -> Query:
+        """The two words in a row (as stems: "data sets" too) in any of ``fields``."""
+        stems = [stem_of(a), stem_of(b)]
+        phrases = [Query.phrase_query(self.schema, field, stems) for field in fields]
+        return phrases[0] if len(phrases) == 1 else Query.boolean_query([(Occur.Should, q) for q in phrases])
 
     def with_solid_pairs(self, words: list[Word]) -> list[Word]:
         """``words`` with each pair of adjacent words that papers often write as one ("data set",
@@ -596,6 +652,18 @@ class QueryBuilder:
                 Query.term_query(s, "title", stem_of(token)), b[("title", "stem")] - b[("abstract", "stem")]
             ),
         ]
+        apart = self.written_apart(token)
+        if apart is not None:
+            # Scored as the word's stem: "data set" is no weaker a match than "dataset".
+            anywhere.append(
+                Query.const_score_query(self._apart_query(*apart), base + b[("abstract", "stem")])
+            )
+            in_title.append(
+                Query.const_score_query(
+                    self._apart_query(*apart, fields=("title",)),
+                    b[("title", "stem")] - b[("abstract", "stem")],
+                )
+            )
         if typos:
             anywhere.append(
                 Query.const_score_query(_fuzzy(s, "text_plain", token), base + b[("abstract", "typo")])
@@ -776,6 +844,9 @@ class QueryBuilder:
         options = [Query.term_query(s, stem_field, stem_of(token))]
         if not in_title:
             options.append(Query.term_query(s, "authors", token))
+        if (apart := self.written_apart(token)) is not None:
+            fields = ("title",) if in_title else ("title", "abstract")
+            options.append(Query.const_score_query(self._apart_query(*apart, fields=fields), 1.0))
         if typos:
             options.append(Query.const_score_query(_fuzzy(s, plain_field, token), 1.0))
             if not in_title:
@@ -848,7 +919,7 @@ class QueryBuilder:
         if word.field != "all" or self.searcher is None or self.joined(word) is not None:
             return False
         for token, prefix in tokens_as_typed(word):
-            if prefix or _corrects_typos(token, self.doc_freq(token)):
+            if prefix or _corrects_typos(token, self.doc_freq(token)) or self.written_apart(token):
                 continue
             if not self.doc_freq(stem_of(token), "text") and not self.doc_freq(token, "authors"):
                 return True

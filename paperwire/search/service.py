@@ -692,7 +692,12 @@ class SearchEngine:
 
     def _highlighter(self, words: list[str], plain: bool) -> Highlighter:
         """Marks what the index matches by: not the near spellings of words it takes as typed."""
-        return Highlighter(words, last_is_prefix=plain, typed_as_meant=self.builder.typed_as_meant)
+        return Highlighter(
+            words,
+            last_is_prefix=plain,
+            typed_as_meant=self.builder.typed_as_meant,
+            written_apart=self.builder.written_apart,
+        )
 
     def _hydrate_ranked(self, ranked: list[Ranked], words: list[str], plain: bool) -> list[Hit]:
         papers = self.store.get_many([r.id for r in ranked])
