@@ -298,3 +298,19 @@ def test_matching_half_the_words_of_a_long_query_counts_for_nothing_in_hybrid(en
     ]
     # 3 of 4 words: the keyword match counts again and wins over the slightly closer paper.
     assert ids(engine.search("neutrino reactor mixing pastry", mode="hybrid"))[0] == "2401.10002"
+
+
+def test_papers_that_score_nothing_in_hybrid_are_ordered_by_meaning(engine, monkeypatch):
+    """Below the cosine floor and matching too few words, papers all fuse to 0; they still come in order
+    of closeness in meaning, not in the keyword side's order."""
+    cosines = {"2401.10001": 0.15, "2401.10002": 0.05, "2401.10003": 0.19, "2401.10004": 0.10}
+
+    def nearest(searcher, qvec, filter_queries, window):
+        return sorted(cosines.items(), key=lambda kv: -kv[1])[:window]
+
+    monkeypatch.setattr(engine, "_nearest", nearest)
+    monkeypatch.setattr(engine.vectors, "similarities", lambda ids, q: {i: cosines[i] for i in ids})
+    # Each paper matches one of the six words: no keyword score counts, no cosine reaches the floor.
+    result = engine.search("neutrino mutation flaky elasto kneading pastry", mode="hybrid")
+    assert [h.score for h in result.hits] == [0.0] * 4
+    assert ids(result) == ["2401.10003", "2401.10001", "2401.10004", "2401.10002"]

@@ -590,7 +590,12 @@ class SearchEngine:
                 else min(1.0, max(0.0, (cos - COSINE_FLOOR) / (COSINE_CEIL - COSINE_FLOOR)))
             )
             ranked.append(Ranked(pid, kw + MEANING_WEIGHT * meaning, cosine=cos, keyword=kw))
-        ranked.sort(key=lambda r: r.score, reverse=True)
+        # Papers below the cosine floor that match too few words all score 0 (a query with no good
+        # match has pages of them): closeness in meaning still orders them, then the keyword score.
+        ranked.sort(
+            key=lambda r: (r.score, -2.0 if r.cosine is None else r.cosine, keyword_scores.get(r.id, 0.0)),
+            reverse=True,
+        )
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
         return ranked, total, relaxed, _with_fixes(text, spelling) if spelling else None
 
