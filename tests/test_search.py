@@ -961,3 +961,21 @@ def test_a_deleted_paper_is_not_found_by_its_id(tmp_path, store):
     engine.keyword.catch_up(store)
     r = engine.search("2401.00002")
     assert ids(r) == [] and [str(i) for i in r.not_found] == ["arXiv:2401.00002"]
+
+
+def test_a_paper_in_the_store_but_not_yet_indexed_is_found_by_its_id(tmp_path, store):
+    """Another process imported it and this node's index has not caught up: the store is the truth, so
+    its id finds it (in the query's order, or the sort's); under filters it is at least not missing."""
+    engine = engine_over(tmp_path, store, CORPUS)
+    store.apply([p("2402.00001", "Imported a moment ago", day=20)])  # no catch_up
+    r = engine.search("2401.00005 2402.00001 2512.00001")
+    assert ids(r) == ["2401.00005", "2402.00001"]
+    assert [str(i) for i in r.not_found] == ["arXiv:2512.00001"]
+    assert r.total == 2 and r.hits[1].matched == ["arXiv id"]
+    assert ids(engine.search("2401.00005 2402.00001", sort="date")) == ["2402.00001", "2401.00005"]
+    assert ids(engine.search("2402.00001 2401.00005", sort="date", ascending=True)) == [
+        "2401.00005",
+        "2402.00001",
+    ]
+    filtered = engine.search("2402.00001", Filters(categories=("hep-ph",)))
+    assert ids(filtered) == [] and filtered.not_found == []

@@ -10,6 +10,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from string import ascii_lowercase
 from typing import NamedTuple
@@ -472,6 +473,17 @@ class SearchEngine:
         found = (
             {h.id for h in hits} if filters.is_empty() else set(self.keyword.ids(searcher, held(Filters())))
         )
+        # In the store but not yet in this node's index (imported by another process moments ago, the
+        # index catching up): the store is the truth, so such a paper is shown, not reported missing.
+        # Filters are the index's to apply, so under filters it only stops counting as missing.
+        if unindexed := [pid for pid in naming if pid not in found]:
+            stored = self.store.get_many(unindexed)
+            found |= set(stored)
+            if stored and filters.is_empty():
+                highlighter = self._highlighter([], False)
+                hits += [self._hit(paper, 0.0, highlighter) for paper in stored.values()]
+                if sort != "relevance":
+                    hits.sort(key=lambda h: _sort_value(h.paper, sort), reverse=not ascending)
         if sort == "relevance":
             order = {paper_id: n for n, paper_id in enumerate(naming)}
             hits.sort(key=lambda h: order[h.id])
@@ -940,6 +952,17 @@ class SearchEngine:
 
 
 _default: SearchEngine | None = None
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _sort_value(paper: StoredPaper, sort: str) -> float | datetime:
+    """What a sort by field (SORT_FIELDS) orders ``paper`` by, read from the store's copy."""
+    if sort == "trending":
+        return paper.trending_score
+    when = paper.updated or paper.published if sort == "updated" else paper.published
+    return when or _NEVER
 
 
 def _with_fixes(text: str, fixes: dict[str, str]) -> str:
