@@ -432,11 +432,12 @@ def test_several_words_rank_every_match_not_only_the_best_by_bm25(tmp_path, sqli
 
 def test_one_ranking_query_scores_like_the_full_ranking_of_every_match(tmp_path, sqlite_store):
     """The ranking query's scores (plus its offset) are the full ranking query's plus the tie-break (the
-    words' BM25 in title and abstract), for every kind of word: exact, typo, prefix, author, in parts
-    (each written both hyphenated and solid: "gpt-4" and "gpt4")."""
+    words' BM25 in title and abstract) and the abstract's phrase bonus (looked up for the first results
+    alone), for every kind of word: exact, typo, prefix, author, in parts (each written both hyphenated
+    and solid: "gpt-4" and "gpt4")."""
     from tantivy import Occur, Query
 
-    from paperwire.search.keyword import TIE_BREAK, plain_tokens, stem_of
+    from paperwire.search.keyword import PHRASE_BONUS, TIE_BREAK, plain_tokens, stem_of
 
     rng = random.Random(11)
     vocab = [
@@ -465,7 +466,7 @@ def test_one_ranking_query_scores_like_the_full_ranking_of_every_match(tmp_path,
     engine = engine_over(tmp_path, sqlite_store, papers)
     searcher = engine.keyword.searcher()
     builder = engine.builder
-    checked = 0
+    checked = phrased_first = 0
     queries = (
         "decoding draft",
         "speculatve tokens",
@@ -486,13 +487,25 @@ def test_one_ranking_query_scores_like_the_full_ranking_of_every_match(tmp_path,
         )
         bm25 = {(a.segment_ord, a.doc): float(s) for s, a in searcher.search(terms, limit=1000).hits}
         full = searcher.search(builder.plain(words, phrases, len(words), light_bonus=True), limit=1000).hits
-        expected = sorted(
-            (float(s) + TIE_BREAK * bm25.get((a.segment_ord, a.doc), 0.0) for s, a in full), reverse=True
-        )[:10]
+        typed = [stem_of(t) for w in words for t in plain_tokens(w.text)]
+        in_a_row = Query.phrase_query(engine.keyword.schema, "abstract", typed)
+        phrased = {(a.segment_ord, a.doc) for _, a in searcher.search(in_a_row, limit=1000).hits}
+        scores = sorted(
+            (
+                float(s)
+                + TIE_BREAK * bm25.get((a.segment_ord, a.doc), 0.0)
+                + (PHRASE_BONUS["abstract"] if (a.segment_ord, a.doc) in phrased else 0.0),
+                (a.segment_ord, a.doc) in phrased,
+            )
+            for s, a in full
+        )[::-1][:10]
+        expected = [score for score, _ in scores]
+        phrased_first += sum(in_phrase for _, in_phrase in scores)
         assert len(full) >= 10 and not result.relaxed
         assert [h.score for h in result.hits] == pytest.approx(expected, abs=2e-3), text
         checked += 1
     assert checked == len(queries)
+    assert phrased_first > 0  # the abstract's phrase bonus took part
 
 
 def test_a_word_no_paper_has_is_dropped_first(engine):
@@ -595,6 +608,56 @@ def test_two_words_often_written_as_one_find_it(tmp_path, sqlite_store):
         Word("spectral"),
         Word("methods"),
     ]
+
+
+def test_words_in_a_row_in_the_abstract_rank_above_the_same_words_apart(tmp_path, sqlite_store, monkeypatch):
+    """Among papers that match the same words the same way, those whose abstract has them in a row
+    ("wave function") rank first, also in the first pages of a query ranked in one pass; pages past the
+    re-ordered window neither repeat nor skip a paper."""
+    from paperwire.search import service
+
+    apart = [
+        p(
+            f"2406.{i:05d}",
+            f"Ocean study {i}",
+            "Wave height as a function of wave period and wave speed.",
+            day=i,
+        )
+        for i in range(1, 9)
+    ]
+    in_a_row = [
+        p(
+            f"2406.{i:05d}",
+            f"Atoms {i}",
+            "We compute the wave function of trapped atoms in a harmonic potential over a long time.",
+            day=i,
+        )
+        for i in range(9, 12)
+    ]
+    engine = engine_over(tmp_path, sqlite_store, apart + in_a_row)
+    phrased = {"2406.00009", "2406.00010", "2406.00011"}
+    result = engine.search("wave function", mode="keyword", as_you_type=False)
+    assert set(ids(result)[:3]) == phrased, ids(result)
+    assert result.total == 11 and not result.relaxed
+    hits = {h.id: h for h in result.hits}
+    assert hits["2406.00009"].score > hits["2406.00001"].score
+    every = [p.id for p in apart + in_a_row]
+    # A window that holds every match, and one that ends before the papers it would lift (they stay
+    # where plain scores put them: last).
+    for window, first in ((12, phrased), (4, {"2406.00001", "2406.00002", "2406.00003"})):
+        monkeypatch.setattr(service, "RESCORE_WINDOW", window)
+        for per_page in (1, 2, 3):
+            pages = [
+                ids(
+                    engine.search(
+                        "wave function", mode="keyword", as_you_type=False, page=n, per_page=per_page
+                    )
+                )
+                for n in range(1, 11 // per_page + 2)
+            ]
+            seen = [pid for page in pages for pid in page]
+            assert sorted(seen) == sorted(every), (window, per_page, pages)
+            assert set(seen[:3]) == first, (window, per_page, pages)
 
 
 def test_a_word_often_written_as_two_finds_them_in_a_row(tmp_path, sqlite_store):

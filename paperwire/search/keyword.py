@@ -925,16 +925,20 @@ class QueryBuilder:
                 return True
         return False
 
+    def words_in_a_row(self, words: list[Word], field: str) -> Query | None:
+        """The query's words together, in order, as typed (stems), in ``field``; None for one word."""
+        tokens = [t for w in words for t in plain_tokens(w.text)]
+        if len(tokens) < 2:
+            return None
+        return Query.phrase_query(self.schema, field, [stem_of(t) for t in tokens])
+
     def _plain_bonus(self, words: list[Word], *, light: bool = False) -> list[Query]:
         """Phrase bonuses and BM25 tie-breaks. ``light``: only the title phrase (cheap: short position
         lists); the caller breaks ties with BM25 scores it already has."""
         tokens = [t for w in words for t in plain_tokens(w.text)]
         bonus = []
-        if len(tokens) > 1:
-            # The words together, in order, as typed.
-            for field in ("title",) if light else ("title", "abstract"):
-                stems = [stem_of(t) for t in tokens]
-                phrase = Query.phrase_query(self.schema, field, stems)
+        for field in ("title",) if light else ("title", "abstract"):
+            if (phrase := self.words_in_a_row(words, field)) is not None:
                 bonus.append(Query.const_score_query(phrase, PHRASE_BONUS[field]))
         if light:
             return bonus
