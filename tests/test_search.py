@@ -660,6 +660,38 @@ def test_words_in_a_row_in_the_abstract_rank_above_the_same_words_apart(tmp_path
             assert set(seen[:3]) == first, (window, per_page, pages)
 
 
+def test_greek_letters_match_by_name_whichever_way_a_paper_or_a_query_writes_them(tmp_path, sqlite_store):
+    """arXiv's sources mostly write "$\\Lambda$CDM" (to the tokenizer "lambda", "cdm"), some "ΛCDM"; a
+    reader types what the page shows ("ΛCDM") or the name. Each form finds every paper, and a Greek
+    word (not a symbol) stays as it is."""
+    from paperwire.search.keyword import spelled_greek
+
+    assert spelled_greek("ΛCDM and $ω$Test") == "Lambda-CDM and $omega$Test"
+    assert spelled_greek("αβ-phase, 5 \u00b5m") == "alpha-beta-phase, 5 mu-m"
+    assert spelled_greek("Μελέτη της ύλης") == "Μελέτη της ύλης"
+    papers = [
+        p("2407.00001", "Constraints on $\\Lambda$CDM from supernovae", "We test the $\\Lambda$CDM model."),
+        p("2407.00002", "Beyond ΛCDM with lensing", "The ΛCDM model fits.", day=2),
+        p("2407.00003", "Cold dark matter halos", "We test CDM halos.", day=3),
+        p("2407.00004", "Bursts", "Short γ-ray bursts seen by Fermi.", day=4),
+        p("2407.00005", "Bursts again", "Long $\\gamma$-ray bursts.", day=5),
+        p("2407.00006", "$ω$Test: testing web views", "Android.", day=6),
+        p("2407.00007", "Test generation", "We test tests.", day=7),
+        p("2407.00008", "Μελέτη της ύλης", "A Greek title.", day=8),
+    ]
+    engine = engine_over(tmp_path, sqlite_store, papers)
+    for query in ("ΛCDM", "λcdm", "Lambda CDM", "lambda-CDM", "ΛCDM model", '"ΛCDM model"', "ti:ΛCDM"):
+        assert set(ids(engine.search(query, mode="keyword"))) == {"2407.00001", "2407.00002"}, query
+    for query in ("γ-ray bursts", "gamma-ray bursts", "γ-ray"):
+        assert set(ids(engine.search(query, mode="keyword"))) == {"2407.00004", "2407.00005"}, query
+    assert ids(engine.search("ωTest", mode="keyword")) == ["2407.00006"]
+    assert ids(engine.search("omega test", mode="keyword"))[0] == "2407.00006"
+    assert ids(engine.search("Μελέτη", mode="keyword")) == ["2407.00008"]
+    hits = {h.id: h for h in engine.search("ΛCDM", mode="keyword").hits}
+    assert str(hits["2407.00001"].title_html) == "Constraints on <mark>ΛCDM</mark> from supernovae"
+    assert str(hits["2407.00002"].title_html) == "Beyond <mark>ΛCDM</mark> with lensing"
+
+
 def test_a_word_often_written_as_two_finds_them_in_a_row(tmp_path, sqlite_store):
     """ "wavefunction" also finds "wave function(s)" written as two words in a row, scored as the word
     (title matches first) and marked whole; not the two words apart. A split that papers rarely write

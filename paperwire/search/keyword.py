@@ -32,8 +32,8 @@ from paperwire.store import Store, StoredPaper
 
 log = logging.getLogger("paperwire.search")
 # 3: the "updated" fast field (sort by newest version); 4: the "key" fast field; 5: hyphenated words also
-# indexed joined (compounds_of)
-SCHEMA_VERSION = 5
+# indexed joined (compounds_of); 6: Greek letters indexed by name (spelled_greek)
+SCHEMA_VERSION = 6
 STATE_FILE = "paperwire-index.json"
 STEM, PLAIN = "pw_stem", "pw_plain"
 
@@ -94,7 +94,44 @@ PLAIN_ANALYZER = _analyzer(stem=False)
 
 
 def plain_tokens(text: str) -> list[str]:
-    return PLAIN_ANALYZER.analyze(text)
+    return PLAIN_ANALYZER.analyze(spelled_greek(text))
+
+
+# Greek letters by the names LaTeX gives them: arXiv's sources mostly write "$\Lambda$CDM", which the
+# tokenizer reads as "lambda", "cdm", while a reader types (or copies from the page) "ΛCDM", one token.
+# Both sides spell the letters out, so either form finds both. Variant forms and the micro and ohm signs
+# are the letters they stand for.
+_GREEK_NAME_TEXT = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau"
+    " upsilon phi chi psi omega"
+)
+_GREEK_NAMES = dict(zip("αβγδεζηθικλμνξοπρστυφχψω", _GREEK_NAME_TEXT.split(" "), strict=True))
+_GREEK_NAMES |= {letter.upper(): name.capitalize() for letter, name in _GREEK_NAMES.items()}
+_GREEK_NAMES |= {"ς": "sigma", "ϵ": "epsilon", "ϑ": "theta", "ϕ": "phi", "ϖ": "pi", "ϱ": "rho", "ϰ": "kappa"}
+_GREEK_NAMES |= {"ϐ": "beta", "\u00b5": "mu", "\u2126": "Omega"}
+# A run of letters from the Greek blocks: one or two are symbols ("ΛCDM", "αβ"); longer runs are Greek
+# words, left as they are.
+_GREEK_RUN = re.compile("[\u0370-\u03ff\u1f00-\u1fff\u00b5\u2126]+")
+MAX_GREEK_SYMBOL = 2
+
+
+def spelled_greek(text: str) -> str:
+    """``text`` with each Greek letter that stands as a symbol written as its name, joined by hyphens to
+    the letters or digits beside it so that it stays one word in parts: "ΛCDM" → "Lambda-CDM",
+    "$ω$Test" → "$omega$Test", "αβ-phase" → "alpha-beta-phase". The index and the queries both see it."""
+    if text.isascii() or not _GREEK_RUN.search(text):
+        return text
+
+    def spell(match: re.Match) -> str:
+        run = match.group()
+        if len(run) > MAX_GREEK_SYMBOL or any(letter not in _GREEK_NAMES for letter in run):
+            return run
+        start, end = match.span()
+        before = "-" if start > 0 and text[start - 1].isalnum() else ""
+        after = "-" if end < len(text) and text[end].isalnum() else ""
+        return before + "-".join(_GREEK_NAMES[letter] for letter in run) + after
+
+    return _GREEK_RUN.sub(spell, text)
 
 
 _STEMS: dict[str, str] = {}
@@ -343,17 +380,18 @@ class KeywordIndex:
         key = id_key(p.id)
         if key is not None:
             doc.add_unsigned("key", key)
-        doc.add_text("title", p.title)
-        doc.add_text("title_plain", p.title)
-        doc.add_text("abstract", p.abstract)
-        doc.add_text("abstract_plain", p.abstract)
+        title, abstract = spelled_greek(p.title), spelled_greek(p.abstract)
+        doc.add_text("title", title)
+        doc.add_text("title_plain", title)
+        doc.add_text("abstract", abstract)
+        doc.add_text("abstract_plain", abstract)
         for name in ("text", "text_plain"):
-            doc.add_text(name, p.title)
-            doc.add_text(name, p.abstract)
+            doc.add_text(name, title)
+            doc.add_text(name, abstract)
         # Hyphenated words also solid (compounds_of), in the fields that decide whether a word matches
         # and the title's bonus; not in the positional fields, where they would make phrases that the
         # paper never wrote.
-        title_compounds, abstract_compounds = compounds_of(p.title), compounds_of(p.abstract)
+        title_compounds, abstract_compounds = compounds_of(title), compounds_of(abstract)
         if title_compounds:
             doc.add_text("title_plain", title_compounds)
         if abstract_compounds:
@@ -736,8 +774,10 @@ class QueryBuilder:
         fields = ("title", "abstract") if phrase.field == "all" else (phrase.field,)
         options = []
         for field in fields:
-            analyzer = PLAIN_ANALYZER if field == "authors" else STEM_ANALYZER
-            words = [t for w in phrase.words for t in analyzer.analyze(w)]
+            if field == "authors":  # names are indexed as written
+                words = [t for w in phrase.words for t in PLAIN_ANALYZER.analyze(w)]
+            else:
+                words = [t for w in phrase.words for t in STEM_ANALYZER.analyze(spelled_greek(w))]
             if not words:
                 continue
             query = (
