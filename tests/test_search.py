@@ -817,6 +817,18 @@ def test_uncounted_search_ranks_the_same_and_its_total_is_a_lower_bound(tmp_path
                 assert uncounted.total == min(candidates, 40)
 
 
+def test_relaxing_that_finds_no_more_papers_is_no_partial_match(engine):
+    """Fewer than a page match every word, so the search relaxes; where no paper matches fewer of the
+    words either, every result has them all and the search is not flagged "not every word matched"."""
+    for count in (True, False):
+        whole = engine.search("Adrian Maestro", mode="keyword", count=count)
+        assert ids(whole) == ["2401.00006"] and not whole.relaxed, count
+        partial = engine.search("Maestro cosmology", mode="keyword", count=count)
+        assert set(ids(partial)) == {"2401.00006", "2401.00007"} and partial.relaxed, count
+        unknown = engine.search("Adrian Maestro qzx", mode="keyword", count=count)
+        assert ids(unknown) == ["2401.00006"] and unknown.relaxed, count  # a word matched nothing
+
+
 def test_uncounted_field_syntax_and_relaxed_searches_match_the_counted_ones(engine):
     for query in ("ti:decoding", "speculative ANDNOT draft", "decoding zebra", '"speculative decoding"'):
         counted = engine.search(query, mode="keyword")

@@ -800,6 +800,7 @@ class SearchEngine:
             if live and len(live) < len(words):
                 words, dropped = live, True
         need = need_first = max(1, len(words))
+        every_word = None  # how many papers match every word, where counted already
         if sort == "relevance" and words:
             found = self._ranked(
                 searcher, words, phrases, filter_queries, offset, per_page, count, relax and need > 1
@@ -809,14 +810,17 @@ class SearchEngine:
             if found is not None and relax and need > 1:
                 # Counted already: too few papers have every word, so asking for them all again (a walk
                 # over the union of the words' postings) would only repeat that.
-                need_first = need - 1
+                need_first, every_word = need - 1, found.count
         result = None
         for at_least in range(need_first, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
             result = self._run(searcher, q, sort, offset, per_page, ascending, count)
             matches = result.count if count else offset + len(result.hits)
             if (matches or 0) >= min(per_page, 10) or at_least == 1 or not relax:
-                return result, dropped or at_least < need
+                # Relaxing that found no paper beyond those with every word did not relax the results:
+                # "Foutse Khomh" with one such paper is no partial match.
+                partial = at_least < need and not (every_word is not None and matches == every_word)
+                return result, dropped or partial
         return result, dropped
 
     def _ranked(
