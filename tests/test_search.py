@@ -817,6 +817,19 @@ def test_uncounted_search_ranks_the_same_and_its_total_is_a_lower_bound(tmp_path
                 assert uncounted.total == min(candidates, 40)
 
 
+def test_a_name_being_typed_completes_to_authors(engine):
+    """The last word being typed also completes to authors' names ("maldac": Maldacena), from three
+    letters (two would be the start of half the names); typed whole, it is only a word."""
+    for query in ("maldac", "Maldac", "strings maldac", "juan mald"):
+        result = engine.search(query, mode="keyword")
+        assert ids(result) == ["hep-th/9901001"], query
+    assert engine.search("maldac", mode="keyword").hits[0].matched == ['authors: "maldac" (prefix)']
+    assert ids(engine.search("maldac", mode="keyword", as_you_type=False)) == []
+    assert ids(engine.search("neutrino mae", mode="keyword"))[0] == "2401.00006"  # Adrian Del Maestro
+    assert engine.builder.searcher is not None
+    assert engine.builder._author_prefix("ma") is None  # noqa: SLF001
+
+
 def test_relaxing_that_finds_no_more_papers_is_no_partial_match(engine):
     """Fewer than a page match every word, so the search relaxes; where no paper matches fewer of the
     words either, every result has them all and the search is not flagged "not every word matched"."""

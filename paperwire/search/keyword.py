@@ -49,6 +49,7 @@ BONUS = {
     ("abstract", "exact"): 5.0,
     ("abstract", "stem"): 5.0,
     ("authors", "typo"): 4.0,
+    ("authors", "prefix"): 3.0,
     ("abstract", "prefix"): 3.0,
     ("abstract", "typo"): 2.5,
     ("category", "exact"): 5.0,
@@ -58,6 +59,9 @@ TIE_BREAK = 0.01  # BM25 scale: ties only
 # Typo tolerance like the best engines: 1 edit from 5 letters, 2 from 9 (a transposition is one edit).
 ONE_TYPO, TWO_TYPOS = 5, 9
 MIN_PREFIX = 2
+# A name being typed completes from this many letters: "li" would be the start of tens of thousands of
+# authors' names (Li, Liu, Lin...), the union of whose papers no one is asking for.
+MIN_AUTHOR_PREFIX = 3
 PREFIX_COMPLETIONS = 64
 # A last word typed whole that is itself a word ("group", "single") is completed only to words at least
 # this share as common as it ("fermi": "fermions" yes; "group": "grouptheoretical" no): one typed to
@@ -715,6 +719,8 @@ class QueryBuilder:
                 )
             )
         completions = self._prefix("text_plain", token) if prefix else None
+        if (by_author := self._author_prefix(token) if prefix else None) is not None:
+            anywhere.append(Query.const_score_query(by_author, base + b[("authors", "prefix")]))
         if completions is not None:
             anywhere.append(Query.const_score_query(completions, base + b[("abstract", "prefix")]))
             in_title_completions = self._prefix("title_plain", token)
@@ -745,6 +751,10 @@ class QueryBuilder:
         if completions is not None:
             options.append(self._const(completions, field, "prefix", base))
         return options
+
+    def _author_prefix(self, prefix: str) -> Query | None:
+        """A name being typed ("khom": "Khomh"), from MIN_AUTHOR_PREFIX letters."""
+        return self._prefix("authors", prefix) if len(prefix) >= MIN_AUTHOR_PREFIX else None
 
     def _prefix(self, field: str, prefix: str) -> Query | None:
         """The word being typed: its most frequent completions (a short prefix like "gr" has thousands,
@@ -894,6 +904,8 @@ class QueryBuilder:
         completions = self._prefix(plain_field, token) if prefix else None
         if completions is not None:
             options.append(Query.const_score_query(completions, 1.0))
+        if prefix and not in_title and (by_author := self._author_prefix(token)) is not None:
+            options.append(Query.const_score_query(by_author, 1.0))
         return options[0] if len(options) == 1 else Query.boolean_query([(Occur.Should, o) for o in options])
 
     def ranking(self, words: list[Word], phrases: list[Phrase]) -> tuple[Query, float] | None:
