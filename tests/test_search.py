@@ -692,6 +692,31 @@ def test_greek_letters_match_by_name_whichever_way_a_paper_or_a_query_writes_the
     assert str(hits["2407.00002"].title_html) == "Beyond <mark>ΛCDM</mark> with lensing"
 
 
+def test_formulas_that_latex_splits_are_found_as_a_reader_types_them(tmp_path, sqlite_store):
+    """ "MoS$_2$" is "mos", "2" to the tokenizer, and the page shows "MoS₂"; a reader types "MoS2". The
+    index joins a formula's subscripts and an isotope's mass number ("$^{3}$He") to their letters, and
+    marks the formula whole; maths ("$x_2$", "cm$^{-2}$") is left as it is."""
+    from paperwire.search.keyword import joined_scripts
+
+    assert joined_scripts("Bi$_2$Se$_3$, TiSe$_{2}$ and $^{13}$C") == "Bi2Se3, TiSe2 and 13C"
+    assert joined_scripts("$x_2$ in cm$^{-2}$, fm$^3$") == "$x_2$ in cm$^{-2}$, fm$^3$"
+    papers = [
+        p("2408.00001", "Excitons in monolayer MoS$_2$", "We grow MoS$_{2}$ flakes on Bi$_2$Se$_3$."),
+        p("2408.00002", "MoS₂ transistors", "Channels of MoS₂.", day=2),
+        p("2408.00003", "Superfluid $^{3}$He films", "Films of $^3$He on graphite.", day=3),
+        p("2408.00004", "Molybdenum", "The MoS 2 line.", day=4),
+    ]
+    engine = engine_over(tmp_path, sqlite_store, papers)
+    for query in ("MoS2", "mos2", "MoS$_2$"):
+        assert set(ids(engine.search(query, mode="keyword"))) == {"2408.00001", "2408.00002"}, query
+    assert ids(engine.search("Bi2Se3", mode="keyword")) == ["2408.00001"]
+    assert ids(engine.search("3He", mode="keyword")) == ["2408.00003"]
+    hits = {h.id: h for h in engine.search("MoS2 flakes", mode="keyword").hits}
+    assert str(hits["2408.00001"].title_html) == "Excitons in monolayer <mark>MoS₂</mark>"
+    assert "We grow <mark>MoS₂</mark> <mark>flakes</mark> on Bi₂Se₃." in str(hits["2408.00001"].abstract_html)
+    assert hits["2408.00001"].matched == ['title: "mos2"', 'abstract: "mos2", "flakes"']
+
+
 def test_a_word_often_written_as_two_finds_them_in_a_row(tmp_path, sqlite_store):
     """ "wavefunction" also finds "wave function(s)" written as two words in a row, scored as the word
     (title matches first) and marked whole; not the two words apart. A split that papers rarely write

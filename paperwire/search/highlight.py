@@ -29,6 +29,11 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # several times faster than re.findall(r"\w+") or str.translate.
 _NON_WORD_TO_SPACE = bytes(c if c < 128 and (chr(c).isalnum() or c == ord("_")) else 32 for c in range(256))
 SNIPPET_CHARS = 320
+# A formula that LaTeX splits: letters with digit subscripts ("MoS$_2$", "Bi$_2$Se$_3$"), or an isotope
+# ("$^{3}$He"). See keyword.joined_scripts.
+_SCRIPT = r"\$_\{?\d{1,3}\}?\$"
+_MASS = r"\$\^\{?\d{1,3}\}?\$"
+_FORMULA = re.compile(rf"(?:{_MASS})?[A-Za-z]+(?:{_SCRIPT}[A-Za-z]*)+|{_MASS}[A-Z][A-Za-z]*")
 # The Snowball exceptions whose stem does not begin as the word does: dying -> die, lying, tying.
 _STEM_HEAD_ALIASES = {"di": "dy", "li": "ly", "ti": "ty"}
 
@@ -164,7 +169,7 @@ class Highlighter:
                     out.append(Mark(at, end, *found))
                 at = folded.find(word, end)
         out.sort()
-        return self._with_apart(text, self._with_compounds(folded, out))
+        return self._with_apart(text, self._with_formulas(text, self._with_compounds(folded, out)))
 
     def _with_compounds(self, text: str, marks: list[Mark]) -> list[Mark]:
         """``marks`` plus the hyphenated words of ``text`` that match a query word when written solid
@@ -187,16 +192,19 @@ class Highlighter:
         if hyphenated in self._solid_cache:
             return self._solid_cache[hyphenated]
         joined = joined_token(plain_tokens(hyphenated))
-        how = None
-        if joined is not None:
-            if joined in self._exact:
-                how = (joined, "exact")
-            elif (token := self.stems.get(stem_of(joined))) is not None:
-                how = (token, "stem")
-            elif self.prefix and joined.startswith(self.prefix):
-                how = (self.prefix, "prefix")
+        how = self._solid_how(joined) if joined is not None else None
         self._solid_cache[hyphenated] = how
         return how
+
+    def _solid_how(self, joined: str) -> tuple[str, str] | None:
+        """How one token written solid matches a query word: exact, by stem, or as the prefix."""
+        if joined in self._exact:
+            return (joined, "exact")
+        if (token := self.stems.get(stem_of(joined))) is not None:
+            return (token, "stem")
+        if self.prefix and joined.startswith(self.prefix):
+            return (self.prefix, "prefix")
+        return None
 
     def _marks_folding(self, text: str) -> list[Mark]:
         """Text with accents: each word folded on its own, the offsets those of the original text."""
@@ -211,7 +219,24 @@ class Highlighter:
             if found
             else []  # most author lists: spared looking at each word again for its offsets
         )
-        return self._with_apart(text, self._with_compounds(text, marks))
+        return self._with_apart(text, self._with_formulas(text, self._with_compounds(text, marks)))
+
+    def _with_formulas(self, text: str, marks: list[Mark]) -> list[Mark]:
+        """``marks`` plus the formulas of ``text`` that LaTeX splits ("MoS$_2$", "$^{3}$He") and that
+        match a query word joined ("MoS2"), as the index reads them (keyword.joined_scripts); marked
+        whole, in place of any marks of their parts."""
+        if "$_" not in text and "$^" not in text:
+            return marks
+        found = []
+        for match in _FORMULA.finditer(text):
+            tokens = plain_tokens(match.group())
+            how = self._solid_how(tokens[0]) if len(tokens) == 1 else None
+            if how is not None:
+                found.append(Mark(match.start(), match.end(), *how))
+        if not found:
+            return marks
+        outside = [m for m in marks if not any(f.start <= m.start < f.end for f in found)]
+        return sorted(outside + found)
 
     def _with_apart(self, text: str, marks: list[Mark]) -> list[Mark]:
         """``marks`` plus the query words found written as two ("data sets" for the query "dataset"),

@@ -32,7 +32,7 @@ from paperwire.store import Store, StoredPaper
 
 log = logging.getLogger("paperwire.search")
 # 3: the "updated" fast field (sort by newest version); 4: the "key" fast field; 5: hyphenated words also
-# indexed joined (compounds_of); 6: Greek letters indexed by name (spelled_greek)
+# indexed joined (compounds_of); 6: Greek letters indexed by name, formulas' subscripts joined (searchable)
 SCHEMA_VERSION = 6
 STATE_FILE = "paperwire-index.json"
 STEM, PLAIN = "pw_stem", "pw_plain"
@@ -98,7 +98,28 @@ PLAIN_ANALYZER = _analyzer(stem=False)
 
 
 def plain_tokens(text: str) -> list[str]:
-    return PLAIN_ANALYZER.analyze(spelled_greek(text))
+    return PLAIN_ANALYZER.analyze(searchable(text))
+
+
+def searchable(text: str) -> str:
+    """``text`` as the index and the queries both read it: Greek letters by name, subscripts of formulas
+    joined to them (``spelled_greek``, ``joined_scripts``)."""
+    return spelled_greek(joined_scripts(text))
+
+
+# A formula's subscripts and an isotope's mass number, as LaTeX writes them: "MoS$_2$", "TiSe$_{2}$",
+# "$^{3}$He". The tokenizer would read "mos", "2"; a reader types (or copies from the page, where it
+# shows "MoS₂") "MoS2". Only digits glued to letters: "$x_2$" and "cm$^{-2}$" are maths, not formulas.
+SUBSCRIPT = re.compile(r"(?<=[A-Za-z])\$_\{?(\d{1,3})\}?\$")
+MASS_NUMBER = re.compile(r"\$\^\{?(\d{1,3})\}?\$(?=[A-Z])")
+
+
+def joined_scripts(text: str) -> str:
+    """``text`` with formula subscripts and mass numbers joined to their letters: "MoS$_2$" → "MoS2",
+    "$^{3}$He" → "3He"."""
+    if "$" not in text:
+        return text
+    return MASS_NUMBER.sub(r"\1", SUBSCRIPT.sub(r"\1", text))
 
 
 # Greek letters by the names LaTeX gives them: arXiv's sources mostly write "$\Lambda$CDM", which the
@@ -384,7 +405,7 @@ class KeywordIndex:
         key = id_key(p.id)
         if key is not None:
             doc.add_unsigned("key", key)
-        title, abstract = spelled_greek(p.title), spelled_greek(p.abstract)
+        title, abstract = searchable(p.title), searchable(p.abstract)
         doc.add_text("title", title)
         doc.add_text("title_plain", title)
         doc.add_text("abstract", abstract)
@@ -787,7 +808,7 @@ class QueryBuilder:
             if field == "authors":  # names are indexed as written
                 words = [t for w in phrase.words for t in PLAIN_ANALYZER.analyze(w)]
             else:
-                words = [t for w in phrase.words for t in STEM_ANALYZER.analyze(spelled_greek(w))]
+                words = [t for w in phrase.words for t in STEM_ANALYZER.analyze(searchable(w))]
             if not words:
                 continue
             query = (
