@@ -331,6 +331,12 @@ def test_parser_shapes():
         (Word("quantum", "title"), Word("gravity", "title"))
     )
     assert parse_query("").root is None
+    # Parentheses inside a word are part of it (groups and theories), after a space they group.
+    assert parse_query("f(R) gravity").root == And((Word("f(R)"), Word("gravity", prefix=True)))
+    assert parse_query("(SU(3) OR f(R))").root == Or((Word("SU(3)"), Word("f(R)")))
+    assert parse_query("test AND(flaky OR mutation)").root == And(
+        (Word("test"), Or((Word("flaky"), Word("mutation"))))
+    )
 
 
 def test_two_phase_ranking_keeps_title_matches_when_candidates_are_cut(tmp_path, sqlite_store, monkeypatch):
@@ -690,6 +696,24 @@ def test_greek_letters_match_by_name_whichever_way_a_paper_or_a_query_writes_the
     hits = {h.id: h for h in engine.search("ΛCDM", mode="keyword").hits}
     assert str(hits["2407.00001"].title_html) == "Constraints on <mark>ΛCDM</mark> from supernovae"
     assert str(hits["2407.00002"].title_html) == "Beyond <mark>ΛCDM</mark> with lensing"
+
+
+def test_groups_and_theories_written_with_parentheses_are_words(tmp_path, sqlite_store):
+    """ "SU(3)" and "f(R)" are what physicists type; they were "SU" AND "3" (an author Su and any 3)."""
+    papers = [
+        p("2409.00001", "Lattice SU(3) gauge theory", "Confinement.", authors=("Wei Su",)),
+        p("2409.00002", "Cosmology in f(R) gravity", "Modified gravity.", day=2),
+        p("2409.00003", "Su and friends", "We count 3 things in gravity.", authors=("Wei Su",), day=3),
+    ]
+    engine = engine_over(tmp_path, sqlite_store, papers)
+    # The parts in a row rank first (the paper by Su counting 3 things matches them apart).
+    assert ids(engine.search("SU(3)", mode="keyword"))[0] == "2409.00001"
+    assert ids(engine.search("f(R) gravity", mode="keyword"))[0] == "2409.00002"
+    assert set(ids(engine.search("SU(3) OR f(R)", mode="keyword"))[:2]) == {"2409.00001", "2409.00002"}
+    assert (
+        str(engine.search("SU(3)", mode="keyword").hits[0].title_html)
+        == "Lattice <mark>SU</mark>(<mark>3</mark>) gauge theory"
+    )
 
 
 def test_formulas_that_latex_splits_are_found_as_a_reader_types_them(tmp_path, sqlite_store):

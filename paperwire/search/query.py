@@ -24,7 +24,9 @@ _TOKEN = re.compile(
   | (?P<date>(?i:submittedDate):\[\s*(?P<d1>\d{8,14})\s+TO\s+(?P<d2>\d{8,14})\s*\])
   | (?P<phrase>"[^"]*")
   | (?P<quote>")
-  | (?P<word>[^\s()"]+)
+    # A word may hold parentheses with no space in them, as physics writes groups and theories:
+    # "SU(3)", "f(R)", "SU(2)xU(1)". A parenthesis after a space or an operator still groups.
+  | (?P<word>[^\s()"]+(?:\([^\s()"]+\)[^\s()"]*)*)
     """,
     re.VERBOSE,
 )
