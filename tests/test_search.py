@@ -684,6 +684,7 @@ def test_greek_letters_match_by_name_whichever_way_a_paper_or_a_query_writes_the
         p("2407.00006", "$ω$Test: testing web views", "Android.", day=6),
         p("2407.00007", "Test generation", "We test tests.", day=7),
         p("2407.00008", "Μελέτη της ύλης", "A Greek title.", day=8),
+        p("2407.00009", "Small $\\varepsilon$-nets", "Bounds for $\\varphi$.", day=9),
     ]
     engine = engine_over(tmp_path, sqlite_store, papers)
     for query in ("ΛCDM", "λcdm", "Lambda CDM", "lambda-CDM", "ΛCDM model", '"ΛCDM model"', "ti:ΛCDM"):
@@ -693,6 +694,8 @@ def test_greek_letters_match_by_name_whichever_way_a_paper_or_a_query_writes_the
     assert ids(engine.search("ωTest", mode="keyword")) == ["2407.00006"]
     assert ids(engine.search("omega test", mode="keyword"))[0] == "2407.00006"
     assert ids(engine.search("Μελέτη", mode="keyword")) == ["2407.00008"]
+    for query in ("ε-nets", "epsilon nets", "$\\epsilon$-nets", "φ"):  # LaTeX's variant letters
+        assert ids(engine.search(query, mode="keyword"))[0] == "2407.00009", query
     hits = {h.id: h for h in engine.search("ΛCDM", mode="keyword").hits}
     assert str(hits["2407.00001"].title_html) == "Constraints on <mark>ΛCDM</mark> from supernovae"
     assert str(hits["2407.00002"].title_html) == "Beyond <mark>ΛCDM</mark> with lensing"

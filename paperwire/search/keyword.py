@@ -102,9 +102,15 @@ def plain_tokens(text: str) -> list[str]:
 
 
 def searchable(text: str) -> str:
-    """``text`` as the index and the queries both read it: Greek letters by name, subscripts of formulas
-    joined to them (``spelled_greek``, ``joined_scripts``)."""
+    """``text`` as the index and the queries both read it: Greek letters by name, LaTeX's variant letters
+    as the letters they are, subscripts of formulas joined (``spelled_greek``, ``joined_scripts``)."""
+    if "\\var" in text:
+        text = VARIANT_LETTER.sub(r"\\\1", text)
     return spelled_greek(joined_scripts(text))
+
+
+# "$\varepsilon$" and "$\varphi$" are ε and φ to a reader (and to spelled_greek): one word each.
+VARIANT_LETTER = re.compile(r"\\var(epsilon|theta|phi|pi|rho|sigma|kappa)(?![A-Za-z])")
 
 
 # A formula's subscripts and an isotope's mass number, as LaTeX writes them: "MoS$_2$", "TiSe$_{2}$",
