@@ -93,6 +93,15 @@ def make_queries(model: CorpusModel, count: int, seed: int = 7) -> dict[str, lis
         kinds["typo"].append(f"{typo(a)} {typo(b)}" if len(b) >= 5 else f"{typo(a)} {b}")
         kinds["prefix"].append(f"{a} {b[: max(3, len(b) // 2)]}")
         kinds["phrase/field"].append(rng.choice([f'"{a} {b}"', f"ti:{a} AND abs:{b}", f"{a} ANDNOT {b}"]))
+    # Wildcards from their own generator, so that the other kinds stay the queries of earlier runs. The
+    # shortest heads are the costliest: "co*" asks for every word beginning so.
+    other = random.Random(seed + 1)
+    kinds["wildcard"] = []
+    for _ in range(count):
+        a, b = other.sample(vocab, 2)
+        kinds["wildcard"].append(
+            other.choice([f"{a} {b[:4]}*", f"ti:{a[:4]}* AND {b}", f"{a[:2]}* {b}", f"{a[:3]}?{a[4:]}"])
+        )
     return kinds
 
 

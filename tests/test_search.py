@@ -180,6 +180,51 @@ def test_boolean_operators_and_phrases(engine):
     assert ids(r) == ["hep-th/9901001"]
 
 
+def test_wildcards_as_arxiv_writes_them(tmp_path, store):
+    papers = [
+        p(
+            "2401.00011",
+            "Transformers for protein folding",
+            "Attention over residues.",
+            authors=("Foutse Khomh",),
+        ),
+        p(
+            "2401.00012",
+            "Graph neural networks",
+            "We transform graphs into sequences.",
+            authors=("Ada Khor",),
+        ),
+        p("2401.00013", "Colour and color constancy", "Perception of hue.", authors=("Ann Kolar",)),
+        p("2401.00014", "Schroedinger bridges", "Entropic transport.", authors=("Bo Li",)),
+        p("2401.00015", "What is attention", "Attention in psychology.", authors=("Kim Chung",)),
+    ]
+    engine = engine_over(tmp_path, store, papers)
+    # "*": any letters; in a title it ranks above the abstract, as a word typed whole does.
+    r = engine.search("transform*", mode="keyword")
+    assert ids(r) == ["2401.00011", "2401.00012"]
+    assert "<mark>Transformers</mark>" in r.hits[0].title_html
+    assert "<mark>transform</mark>" in r.hits[1].abstract_html
+    # In a field: names by their beginning, every one (not only the commonest completions).
+    r = engine.search("au:kho*", mode="keyword")
+    assert set(ids(r)) == {"2401.00011", "2401.00012"}
+    assert r.hits[0].marks("authors")[0].query_word == "kho*"
+    assert ids(engine.search("ti:transform*", mode="keyword")) == ["2401.00011"]
+    assert ids(engine.search("abs:transform*", mode="keyword")) == ["2401.00012"]
+    # "?": one letter, inside a word; with other syntax; case and accents folded.
+    assert ids(engine.search("colo?r", mode="keyword")) == ["2401.00013"]
+    assert ids(engine.search("ti:colo?r AND au:kol*", mode="keyword")) == ["2401.00013"]
+    assert ids(engine.search("SCHR*dinger", mode="keyword")) == ["2401.00014"]
+    assert ids(engine.search("transform* ANDNOT ti:graph", mode="keyword")) == ["2401.00011"]
+    # Hybrid and semantic modes search a wildcard by its words, as they do field syntax.
+    assert set(ids(engine.search("transform*"))) == {"2401.00011", "2401.00012"}
+    # A "?" that ends a word ends a question; a pattern needs two letters before its first wildcard.
+    q = parse_query("what is attention?")
+    assert q.plain and q.root.parts[-1] == Word("attention?", prefix=True)
+    assert "2401.00015" in ids(engine.search("what is attention?", mode="keyword"))
+    assert parse_query("A* search").plain
+    assert not parse_query("transform* search").plain
+
+
 def test_invalid_syntax_falls_back_to_plain_words(engine):
     for text in ['"speculative decoding', "(speculative decoding", "speculative AND", "OR decoding ti:"]:
         r = engine.search(text, mode="keyword")

@@ -22,6 +22,7 @@ from paperwire.search.keyword import (
     joined_token,
     plain_tokens,
     stem_of,
+    wildcard_pattern,
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -70,6 +71,9 @@ class Highlighter:
         typed_as_meant: Callable[[str], bool] | None = None,
         written_apart: Callable[[str], tuple[str, str] | None] | None = None,
     ):
+        # Wildcard words ("transform*") mark the words they match, as the index matched them.
+        self._patterns = [(w, re.compile(p)) for w in words if (p := wildcard_pattern(w)) is not None]
+        words = [w for w in words if wildcard_pattern(w) is None]
         tokens = [t for w in words for t in plain_tokens(w)]
         meaningful = [t for t in tokens if t not in STOPWORDS] or tokens
         self.tokens = list(dict.fromkeys(meaningful))
@@ -105,12 +109,13 @@ class Highlighter:
         # first two letters of a query word, of its stem or of the prefix (tests/test_search.py).
         heads = {t[:2] for t in self._exact} | {s[:2] for s in self.stems}
         heads |= {_STEM_HEAD_ALIASES[h] for h in heads if h in _STEM_HEAD_ALIASES}
+        heads |= {pattern.pattern[:2] for _, pattern in self._patterns}
         self._heads = tuple(heads)
         self._matching: set[str] = set()  # the words in the cache that match
         self._cache: dict[str, tuple[str, str] | None] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.tokens)
+        return bool(self.tokens or self._patterns)
 
     def _classify(self, words: list[str]) -> None:
         """How each of ``words`` matches a query word, into the cache: exact, else by stem, else as the
@@ -140,13 +145,19 @@ class Highlighter:
                 cache[word] = (token, "stem")
             elif prefix and word.startswith(prefix):
                 cache[word] = (prefix, "prefix")
+            elif (wildcard := self._wildcard_of(word)) is not None:
+                cache[word] = (wildcard, "exact")
             else:
                 continue
             matched.append(word)
         self._matching.update(matched)
 
+    def _wildcard_of(self, word: str) -> str | None:
+        """The wildcard query word that ``word`` matches, if any."""
+        return next((typed for typed, pattern in self._patterns if pattern.fullmatch(word)), None)
+
     def marks(self, text: str) -> list[Mark]:
-        if not self.tokens or not text:
+        if not self or not text:
             return []
         if not text.isascii():
             return self._marks_folding(text)

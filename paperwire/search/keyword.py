@@ -27,7 +27,7 @@ import tantivy
 from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
 
 from paperwire.arxiv_ids import id_from_key, id_key
-from paperwire.search.query import And, AndNot, DateRange, Node, Or, Phrase, Word
+from paperwire.search.query import And, AndNot, DateRange, Node, Or, Phrase, Word, is_wildcard
 from paperwire.store import Store, StoredPaper
 
 log = logging.getLogger("paperwire.search")
@@ -536,6 +536,8 @@ class QueryBuilder:
         """One query word: matched anywhere it may be, scored by its best match."""
         if word.field == "category":
             return self.category(word.text)
+        if (pattern := wildcard_pattern(word.text)) is not None:
+            return self.wildcard(pattern, word.field)
         tokens = plain_tokens(word.text)
         if not tokens:
             return None
@@ -564,6 +566,24 @@ class QueryBuilder:
         if word.field == "all":
             return self._anywhere(token, base, typos, prefix)
         return Query.disjunction_max_query(self._in_field(word.field, token, base, typos, prefix))
+
+    def wildcard(self, pattern: str, field: str) -> Query:
+        """A wildcard word (``transform*``, ``au:kho*``): every word of the field that the pattern
+        matches, each as good as the word typed out (the user named them all), title over abstract."""
+        s, b = self.schema, BONUS
+        if field != "all":
+            plain = "authors" if field == "authors" else f"{field}_plain"
+            return self._const(Query.regex_query(s, plain, pattern), field, "exact")
+        anywhere = [
+            self._const(Query.regex_query(s, "text_plain", pattern), "abstract", "exact"),
+            self._const(Query.regex_query(s, "authors", pattern), "authors", "exact"),
+        ]
+        in_title = Query.const_score_query(
+            Query.regex_query(s, "title_plain", pattern), b[("title", "exact")] - b[("abstract", "exact")]
+        )
+        return Query.boolean_query(
+            [(Occur.Must, Query.disjunction_max_query(anywhere)), (Occur.Should, in_title)]
+        )
 
     def joined(self, word: Word) -> tuple[str, bool] | None:
         """A word typed in parts ("non-linear", "multi-modal") as the one token it is when written solid
@@ -1070,6 +1090,23 @@ def _typed_as_meant(df: int | None) -> bool:
 def _corrects_typos(token: str, df: int | None) -> bool:
     """Whether a query word is also matched by words one or two edits away (``df``: its papers)."""
     return len(token) >= ONE_TYPO and not _typed_as_meant(df)
+
+
+def wildcard_pattern(text: str) -> str | None:
+    """A wildcard word as a regular expression over the index's words (lower-case, accents folded, as
+    the plain fields hold them), or None where ``text`` is no wildcard (query.is_wildcard)."""
+    if not is_wildcard(text):
+        return None
+    parts = []
+    for piece in re.split(r"([*?])", text):
+        if piece in ("*", "?"):
+            parts.append(".*" if piece == "*" else ".")
+        elif piece:
+            tokens = PLAIN_ANALYZER.analyze(piece)
+            if len(tokens) != 1:  # a letter the analyzer drops or splits at: no pattern to ask for
+                return None
+            parts.append(re.escape(tokens[0]))
+    return "".join(parts)
 
 
 def tokens_as_typed(word: Word) -> list[tuple[str, bool]]:

@@ -1,6 +1,7 @@
 """The search query language: plain words, "quoted phrases", arXiv's field prefixes (``ti:``, ``au:``,
 ``abs:``, ``cat:``, ``all:``), ``AND`` / ``OR`` / ``ANDNOT`` and parentheses, plus arXiv's
-``submittedDate:[YYYYMMDDHHMM TO YYYYMMDDHHMM]``.
+``submittedDate:[YYYYMMDDHHMM TO YYYYMMDDHHMM]`` and its wildcards (``au:kho*``, ``transform*``,
+``colo?r``).
 
 Parsing never fails for the user: text that is not valid syntax (an unclosed quote or parenthesis, a
 dangling operator) is searched as plain words instead.
@@ -31,6 +32,17 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 OPERATORS = {"AND", "OR", "ANDNOT"}
+# arXiv's wildcards: "*" any letters, "?" one letter, after at least MIN_WILDCARD_HEAD letters ("*ing" and
+# "a*" would ask for a union of tens of thousands of words). A "?" ends a question more often than it
+# stands for a letter ("what is attention?"), so it counts only inside a word.
+MIN_WILDCARD_HEAD = 2
+_WILDCARD = re.compile(rf"^[^\W_]{{{MIN_WILDCARD_HEAD},}}(?:[^\W_]|\*|\?(?=[^\W_]|\?|\*))*$")
+
+
+def is_wildcard(text: str) -> bool:
+    """Whether a query word is a wildcard pattern (see MIN_WILDCARD_HEAD): letters and digits with a
+    "*" or an inner "?", beginning with at least two letters or digits."""
+    return ("*" in text or "?" in text.rstrip("?")) and _WILDCARD.match(text) is not None
 
 
 class QueryError(ValueError):
@@ -105,7 +117,12 @@ def parse_query(text: str, *, as_you_type: bool = True) -> ParsedQuery:
         tokens = list(_tokens(text))
         parser = _Parser(tokens)
         root = parser.parse()
-        plain = not any(kind in ("field", "op", "date", "lparen") for kind, _ in tokens)
+        # A wildcard is syntax too: whoever writes one asks for exactly that, not for the most of the
+        # words nor for the last one being typed.
+        plain = not any(
+            kind in ("field", "op", "date", "lparen") or (kind == "word" and is_wildcard(str(value)))
+            for kind, value in tokens
+        )
     except _SyntaxError:
         words = [w for w in re.findall(r"[^\s()\"]+", text) if w not in OPERATORS]
         root = _plain_and([Word(w) for w in _split_fields(words)])

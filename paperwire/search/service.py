@@ -386,7 +386,7 @@ class SearchEngine:
             corrected = None
             if mode == "semantic":
                 # A plain query is read as typed; of field syntax, only the words mean something to the model.
-                text = query if parsed.plain else " ".join(parsed.words) or query
+                text = query if parsed.plain else re.sub(r"[*?]", "", " ".join(parsed.words)) or query
                 ranked, total = self._semantic(searcher, text, filter_queries, window)
             else:
                 ranked, total, relaxed, corrected = self._hybrid_pages(
