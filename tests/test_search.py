@@ -744,6 +744,16 @@ def test_greek_letters_match_by_name_whichever_way_a_paper_or_a_query_writes_the
     hits = {h.id: h for h in engine.search("ΛCDM", mode="keyword").hits}
     assert str(hits["2407.00001"].title_html) == "Constraints on <mark>ΛCDM</mark> from supernovae"
     assert str(hits["2407.00002"].title_html) == "Beyond <mark>ΛCDM</mark> with lensing"
+    # Written solid, the name finds both forms and marks each whole, in title and abstract alike.
+    hits = {h.id: h for h in engine.search("LambdaCDM", mode="keyword").hits}
+    assert set(hits) == {"2407.00001", "2407.00002"}
+    for paper in hits.values():
+        assert "<mark>ΛCDM</mark>" in str(paper.title_html), paper.id
+        assert "<mark>ΛCDM</mark>" in str(paper.abstract_html), paper.id
+    # A Greek word is marked as the index matched it (folding to ASCII would lose every letter of it).
+    hit = engine.search("Μελέτη", mode="keyword").hits[0]
+    assert str(hit.title_html) == "<mark>Μελέτη</mark> της ύλης"
+    assert hit.matched == ['title: "μελέτη"']
 
 
 def test_groups_and_theories_written_with_parentheses_are_words(tmp_path, sqlite_store):

@@ -94,7 +94,7 @@ class Highlighter:
         # QueryBuilder.written_apart): the two words in a row, found by their stems ("data sets").
         apart = {t: pair for t in self.tokens if written_apart and (pair := written_apart(t)) is not None}
         self._apart = [
-            (token, a, b, re.compile(rf"\b({re.escape(a)}\w*)[\s-]+({re.escape(b)}\w*)\b", re.IGNORECASE))
+            (token, a, b, re.compile(rf"\b({re.escape(a)}\w*)[\s$-]+({re.escape(b)}\w*)\b", re.IGNORECASE))
             for token, (a, b) in apart.items()
         ]
         # (word, edits allowed) of the query words that match their typos, in query order.
@@ -113,6 +113,7 @@ class Highlighter:
         self._heads = tuple(heads)
         self._matching: set[str] = set()  # the words in the cache that match
         self._cache: dict[str, tuple[str, str] | None] = {}
+        self._forms_cache: dict[str, tuple[str, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.tokens or self._patterns)
@@ -219,18 +220,36 @@ class Highlighter:
 
     def _marks_folding(self, text: str) -> list[Mark]:
         """Text with accents: each word folded on its own, the offsets those of the original text."""
-        folded = {w: fold(w) for w in set(_WORD.findall(text))}
+        forms = {w: self._forms(w) for w in set(_WORD.findall(text))}
         cache = self._cache
-        if new := [w for w in set(folded.values()) if w not in cache]:
+        if new := list({f for fs in forms.values() for f in fs if f not in cache}):
             self._classify(new)
         matching = self._matching
-        found = {w: cache[f] for w, f in folded.items() if f in matching}
+        found = {}
+        for word, fs in forms.items():
+            if len(fs) > 1 and (joined := joined_token(list(fs))) is not None:
+                # A Greek symbol beside letters ("ΛCDM" is "Lambda-CDM" to the index): also one word.
+                if (how := self._solid_how(joined)) is not None:
+                    found[word] = how
+                    continue
+            if (form := next((f for f in fs if f in matching), None)) is not None:
+                found[word] = cache[form]
         marks = (
             [Mark(m.start(), m.end(), *found[m.group()]) for m in _WORD.finditer(text) if m.group() in found]
             if found
             else []  # most author lists: spared looking at each word again for its offsets
         )
         return self._with_apart(text, self._with_formulas(text, self._with_compounds(text, marks)))
+
+    def _forms(self, word: str) -> tuple[str, ...]:
+        """A word of the text as the index's words: folded, as one; a word that folding would lose
+        letters of (Greek: "λόγος", "ΛCDM") as the index's analyzer reads it, in one or more parts."""
+        forms = self._forms_cache.get(word)
+        if forms is None:
+            folded = fold(word)
+            forms = (folded,) if len(folded) == len(word) else tuple(plain_tokens(word))
+            self._forms_cache[word] = forms
+        return forms
 
     def _with_formulas(self, text: str, marks: list[Mark]) -> list[Mark]:
         """``marks`` plus the formulas of ``text`` that LaTeX splits ("MoS$_2$", "$^{3}$He") and that
