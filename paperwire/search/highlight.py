@@ -227,11 +227,11 @@ class Highlighter:
         matching = self._matching
         found = {}
         for word, fs in forms.items():
-            if len(fs) > 1 and (joined := joined_token(list(fs))) is not None:
-                # A Greek symbol beside letters ("ΛCDM" is "Lambda-CDM" to the index): also one word.
-                if (how := self._solid_how(joined)) is not None:
-                    found[word] = how
-                    continue
+            # A Greek symbol beside letters ("ΛCDM" is "Lambda-CDM" to the index) is also one word.
+            joined = joined_token(list(fs)) if len(fs) > 1 else None
+            if joined is not None and (how := self._solid_how(joined)) is not None:
+                found[word] = how
+                continue
             if (form := next((f for f in fs if f in matching), None)) is not None:
                 found[word] = cache[form]
         marks = (
