@@ -142,6 +142,19 @@ def test_client_search_returns_papers_with_every_field(sample_site, sample_store
     assert any(r.doi for r in results) and any(r.journal_ref for r in results)
 
 
+def test_client_wildcards_as_arxiv_reads_them(sample_site, sample_store):
+    """arXiv's wildcards through the real client: "au:Kho*" is every author whose name begins so."""
+    results = list(
+        client_for(sample_site).results(arxiv.Search(query="au:Kho* AND ti:mutat*", max_results=50))
+    )
+    assert results
+    for result in results:
+        assert any(w.lower().startswith("kho") for a in result.authors for w in a.name.split()), result.title
+        assert "mutat" in result.title.lower()
+    stored = sample_store.get_many([short_id(r) for r in results])
+    assert len(stored) == len(results)
+
+
 def test_client_id_list_keeps_order_versions_and_skips_unknown(sample_site, sample_store):
     ids = ["0704.0009", "0704.0001v1", "0704.0002", "0704.9999", "0704.0001"]
     results = list(client_for(sample_site).results(arxiv.Search(id_list=ids)))
