@@ -314,3 +314,31 @@ def test_papers_that_score_nothing_in_hybrid_are_ordered_by_meaning(engine, monk
     result = engine.search("neutrino mutation flaky elasto kneading pastry", mode="hybrid")
     assert [h.score for h in result.hits] == [0.0] * 4
     assert ids(result) == ["2401.10003", "2401.10001", "2401.10004", "2401.10002"]
+
+
+def test_hybrid_without_a_matching_word_leaves_out_papers_not_close_in_meaning(engine, monkeypatch):
+    """A name no paper has found the hundred papers nearest to the name's vector: pages of results
+    that share nothing with the query. Where no word matches, a paper needs a cosine above the floor."""
+    cosines = {"2401.10001": 0.45, "2401.10002": 0.15, "2401.10003": 0.19, "2401.10004": 0.10}
+
+    def nearest(searcher, qvec, filter_queries, window):
+        return sorted(cosines.items(), key=lambda kv: -kv[1])[:window]
+
+    monkeypatch.setattr(engine, "_nearest", nearest)
+    monkeypatch.setattr(engine.vectors, "similarities", lambda ids, q: {i: cosines[i] for i in ids})
+    # No word matches: only the paper close in meaning is a result.
+    result = engine.search("kneading pastry", mode="hybrid")
+    assert ids(result) == ["2401.10001"] and result.total == 1
+    # Where a word matches (however little it counts), the papers below the floor stay, ordered by
+    # closeness in meaning: a short query's cosines run low.
+    result = engine.search("kneading pastry flaky", mode="hybrid")
+    assert ids(result) == ["2401.10001", "2401.10003", "2401.10002", "2401.10004"]
+    assert result.total == 4
+    monkeypatch.setattr(engine, "_nearest", lambda *a: [])
+    assert engine.search("Maldacena", mode="hybrid").total == 0
+
+
+def test_a_name_no_paper_has_finds_nothing_with_the_real_model(engine):
+    result = engine.search("Maldacena")
+    assert result.mode == "hybrid" and result.hits == [] and result.total == 0
+    assert ids(engine.search("Roboticist"))[0] == "2401.10001"

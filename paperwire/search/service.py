@@ -607,8 +607,14 @@ class SearchEngine:
                 else min(1.0, max(0.0, (cos - COSINE_FLOOR) / (COSINE_CEIL - COSINE_FLOOR)))
             )
             ranked.append(Ranked(pid, kw + MEANING_WEIGHT * meaning, cosine=cos, keyword=kw))
-        # Papers below the cosine floor that match too few words all score 0 (a query with no good
-        # match has pages of them): closeness in meaning still orders them, then the keyword score.
+        # Where no paper matches a word of the query, a paper not close in meaning either (below the
+        # cosine floor) is no result: a name that no paper here has ("Maldacena") finds nothing, where
+        # it listed the hundred papers nearest to the name's vector. Where words match, the papers
+        # below the floor stay after the matches: for a short query MiniLM's cosines run low, and a
+        # paper judged relevant to "smart contracts" (on Ethereum's signature libraries) is at 0.19.
+        if not keyword_scores:
+            ranked = [r for r in ranked if r.score > 0]
+        # Among papers scoring 0, closeness in meaning orders them, then the keyword score.
         ranked.sort(
             key=lambda r: (r.score, -2.0 if r.cosine is None else r.cosine, keyword_scores.get(r.id, 0.0)),
             reverse=True,
