@@ -280,17 +280,22 @@ def test_query_embeddings_are_remembered_across_index_changes(engine, sqlite_sto
     assert calls[-1] == "robot shaping clay" and len(calls) == 3
 
 
-def test_matching_half_the_words_of_a_long_query_counts_for_nothing_in_hybrid(engine, monkeypatch):
-    """A minimum-should-match: a paper sharing two of a four-word query's words is no evidence of a match,
-    so closeness in meaning ranks it; a paper matching more than half keeps its keyword score. (Cosines
-    are set by hand so only the fusion is under test.)"""
-    cosines = {"2401.10001": 0.50, "2401.10002": 0.49, "2401.10003": 0.30, "2401.10004": 0.30}
+def with_cosines(engine, monkeypatch, cosines: dict[str, float]) -> None:
+    """Every query's cosine to each paper set by hand, so that only the fusion is under test."""
 
     def nearest(searcher, qvec, filter_queries, window):
         return sorted(cosines.items(), key=lambda kv: -kv[1])[:window]
 
     monkeypatch.setattr(engine, "_nearest", nearest)
     monkeypatch.setattr(engine.vectors, "similarities", lambda ids, q: {i: cosines[i] for i in ids})
+
+
+def test_matching_half_the_words_of_a_long_query_counts_for_nothing_in_hybrid(engine, monkeypatch):
+    """A minimum-should-match: a paper sharing two of a four-word query's words is no evidence of a match,
+    so closeness in meaning ranks it; a paper matching more than half keeps its keyword score. (Cosines
+    are set by hand so only the fusion is under test.)"""
+    cosines = {"2401.10001": 0.50, "2401.10002": 0.49, "2401.10003": 0.30, "2401.10004": 0.30}
+    with_cosines(engine, monkeypatch, cosines)
     # 2401.10002 (neutrinos, reactors) matches 2 of the 4 words; 2401.10001 none, but is closer.
     assert ids(engine.search("neutrino reactor kneading pastry", mode="hybrid"))[:2] == [
         "2401.10001",
@@ -304,12 +309,7 @@ def test_papers_that_score_nothing_in_hybrid_are_ordered_by_meaning(engine, monk
     """Below the cosine floor and matching too few words, papers all fuse to 0; they still come in order
     of closeness in meaning, not in the keyword side's order."""
     cosines = {"2401.10001": 0.15, "2401.10002": 0.05, "2401.10003": 0.19, "2401.10004": 0.10}
-
-    def nearest(searcher, qvec, filter_queries, window):
-        return sorted(cosines.items(), key=lambda kv: -kv[1])[:window]
-
-    monkeypatch.setattr(engine, "_nearest", nearest)
-    monkeypatch.setattr(engine.vectors, "similarities", lambda ids, q: {i: cosines[i] for i in ids})
+    with_cosines(engine, monkeypatch, cosines)
     # Each paper matches one of the six words: no keyword score counts, no cosine reaches the floor.
     result = engine.search("neutrino mutation flaky elasto kneading pastry", mode="hybrid")
     assert [h.score for h in result.hits] == [0.0] * 4
@@ -320,12 +320,7 @@ def test_hybrid_without_a_matching_word_leaves_out_papers_not_close_in_meaning(e
     """A name no paper has found the hundred papers nearest to the name's vector: pages of results
     that share nothing with the query. Where no word matches, a paper needs a cosine above the floor."""
     cosines = {"2401.10001": 0.45, "2401.10002": 0.15, "2401.10003": 0.19, "2401.10004": 0.10}
-
-    def nearest(searcher, qvec, filter_queries, window):
-        return sorted(cosines.items(), key=lambda kv: -kv[1])[:window]
-
-    monkeypatch.setattr(engine, "_nearest", nearest)
-    monkeypatch.setattr(engine.vectors, "similarities", lambda ids, q: {i: cosines[i] for i in ids})
+    with_cosines(engine, monkeypatch, cosines)
     # No word matches: only the paper close in meaning is a result.
     result = engine.search("kneading pastry", mode="hybrid")
     assert ids(result) == ["2401.10001"] and result.total == 1
