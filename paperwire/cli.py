@@ -609,7 +609,7 @@ def search_command(
     date_to: str | None,
     as_json: bool,
 ) -> None:
-    """Search the catalogue: words (typos forgiven), "phrases", ti: au: abs: cat: all:, AND OR ANDNOT."""
+    """Search the catalogue: words (typos forgiven), "phrases", ti: au: abs: cat: all:, AND OR ANDNOT, wildcards."""
     from datetime import date
 
     from paperwire.search import Filters, QueryError, SearchEngine

@@ -425,7 +425,8 @@ def _check_window(start: int, total: int) -> None:
 def query(
     request: Request,
     search_query: str = Query(
-        "", description="arXiv query syntax: ti:, au:, abs:, cat:, all:, AND/OR/ANDNOT"
+        "",
+        description="arXiv query syntax: ti:, au:, abs:, cat:, all:, AND/OR/ANDNOT, wildcards (au:kho*, colo?r)",
     ),
     id_list: str = Query("", description="Comma-separated arXiv ids, with or without version"),
     start: str = Query("0", description="Index of the first result (from 0)"),
