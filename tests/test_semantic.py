@@ -336,4 +336,10 @@ def test_hybrid_without_a_matching_word_leaves_out_papers_not_close_in_meaning(e
 def test_a_name_no_paper_has_finds_nothing_with_the_real_model(engine):
     result = engine.search("Maldacena")
     assert result.mode == "hybrid" and result.hits == [] and result.total == 0
-    assert ids(engine.search("Roboticist"))[0] == "2401.10001"
+    # A name some author has and no text uses is searched by its words: that author's papers, not
+    # theirs followed by the papers nearest to the name's vector.
+    result = engine.search("Roboticist")
+    assert ids(result) == ["2401.10001"] and result.total == 1 and result.mode == "keyword"
+    assert ids(engine.search("Roboticist", mode="semantic"))[0] == "2401.10001"  # asked for: by meaning
+    # A word that texts use too keeps the meaning side ("robot" is in an abstract).
+    assert len(ids(engine.search("Roboticist robot"))) > 1

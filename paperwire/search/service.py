@@ -30,6 +30,7 @@ from paperwire.search.keyword import (
     IDF_BAND,
     ONE_TYPO,
     PHRASE_BONUS,
+    STOPWORDS,
     TIE_BREAK,
     WORD_BASE,
     Filters,
@@ -380,6 +381,7 @@ class SearchEngine:
             and parsed.root is not None
             and self.vectors_ready()
             and (parsed.plain or mode == "semantic")
+            and not (mode == "hybrid" and self._names_only(parsed.words))
         )
         if by_meaning:
             window = min(MAX_POOL, max(POOL, offset + per_page))
@@ -514,6 +516,16 @@ class SearchEngine:
         """Papers in this node's keyword index (what search and lists can show); a COUNT(*) on the store
         costs half a second at a million papers."""
         return self.keyword.searcher().num_docs
+
+    def _names_only(self, words: list[str]) -> bool:
+        """Whether every word of the query is a name: in some author's name and in no title or abstract
+        ("Khomh", "Foutse Khomh"). The model knows nothing of a name, so closeness in meaning would only
+        add the papers nearest to the name's vector after that author's papers; such a query is
+        searched by its words alone."""
+        tokens = [t for w in words for t in plain_tokens(w) if t not in STOPWORDS]
+        return bool(tokens) and all(
+            self.builder.doc_freq(t, "authors") and not self.builder.doc_freq(t) for t in tokens
+        )
 
     def vectors_ready(self) -> bool:
         return self.vectors is not None and len(self.vectors) > 0
