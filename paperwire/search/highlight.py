@@ -72,8 +72,9 @@ class Highlighter:
         written_apart: Callable[[str], tuple[str, str] | None] | None = None,
     ):
         # Wildcard words ("transform*") mark the words they match, as the index matched them.
-        self._patterns = [(w, re.compile(p)) for w in words if (p := wildcard_pattern(w)) is not None]
-        words = [w for w in words if wildcard_pattern(w) is None]
+        patterns = {w: wildcard_pattern(w) for w in words}
+        self._patterns = [(w, re.compile(p)) for w, p in patterns.items() if p is not None]
+        words = [w for w in words if patterns[w] is None]
         tokens = [t for w in words for t in plain_tokens(w)]
         meaningful = [t for t in tokens if t not in STOPWORDS] or tokens
         self.tokens = list(dict.fromkeys(meaningful))

@@ -42,7 +42,7 @@ _WILDCARD = re.compile(rf"^[^\W_]{{{MIN_WILDCARD_HEAD},}}(?:[^\W_]|\*|\?(?=[^\W_
 def is_wildcard(text: str) -> bool:
     """Whether a query word is a wildcard pattern (see MIN_WILDCARD_HEAD): letters and digits with a
     "*" or an inner "?", beginning with at least two letters or digits."""
-    return ("*" in text or "?" in text.rstrip("?")) and _WILDCARD.match(text) is not None
+    return ("*" in text or "?" in text) and _WILDCARD.match(text) is not None
 
 
 class QueryError(ValueError):
