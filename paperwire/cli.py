@@ -152,6 +152,33 @@ def _catch_up_index(
 
 
 def _embed(store: Store, quiet: bool, *, rebuild: bool, limit: int | None, device: str | None) -> None:
+    """The embedding model's vectors, then the re-scoring model's (see PAPERWIRE_RESCORE_MODEL): they
+    only re-score candidates, so they need no nearest-neighbour graph, and come second so that every
+    paper is found by meaning before any is re-scored."""
+    from paperwire.search.embeddings import ModelUnavailable
+
+    settings = get_settings()
+    _embed_with(store, quiet, settings.embedding_model, rebuild=rebuild, limit=limit, device=device)
+    if settings.rescore_model:
+        try:
+            _embed_with(
+                store, quiet, settings.rescore_model, rebuild=rebuild, limit=limit, device=device, graph=False
+            )
+        except ModelUnavailable as exc:
+            # Search works without it (candidates keep the embedding model's order): say so, go on.
+            click.echo(f"warning: re-scoring is off: {exc} (or set PAPERWIRE_RESCORE_MODEL=none)", err=True)
+
+
+def _embed_with(
+    store: Store,
+    quiet: bool,
+    model: str | None,
+    *,
+    rebuild: bool,
+    limit: int | None,
+    device: str | None,
+    graph: bool = True,
+) -> None:
     import shutil
 
     from paperwire.search.embed_job import embed_backlog
@@ -160,32 +187,39 @@ def _embed(store: Store, quiet: bool, *, rebuild: bool, limit: int | None, devic
 
     settings = get_settings()
     try:
-        embedder = get_embedder(settings.embedding_model, device)
-    except (ValueError, ModelUnavailable) as exc:
+        embedder = get_embedder(model, device)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    except ModelUnavailable as exc:
+        if not graph:  # the re-scoring model: the caller decides
+            raise
         _fail(str(exc), 2)
     path = index_path(embedder.name, settings.index_dir)
     if rebuild and path.exists():
         shutil.rmtree(path)
     progress = Progress(f"embedding ({embedder.name})", enabled=None if not quiet else False)
+    added = 0
     try:
         with VectorIndex(path, embedder.dim, graph_min_rows=settings.vector_graph_min_rows) as vectors:
             summary = embed_backlog(
                 store, vectors, embedder, limit=limit, progress=lambda done, total: progress.update(done)
             )
             progress.finish()
-            graph_progress = Progress(
-                "nearest-neighbour graph", unit="vectors", enabled=None if not quiet else False
-            )
             started = time.monotonic()
-            added = vectors.update_graph(progress=lambda done, total: graph_progress.update(done))
-            if added:
-                graph_progress.finish()
+            if graph:
+                graph_progress = Progress(
+                    "nearest-neighbour graph", unit="vectors", enabled=None if not quiet else False
+                )
+                added = vectors.update_graph(progress=lambda done, total: graph_progress.update(done))
+                if added:
+                    graph_progress.finish()
     except IndexLocked as exc:
         _fail(f"{exc}; another process is embedding: try again when it is done")
     if summary.embedded or summary.removed or summary.retagged:
         click.echo(
             f"Embedded {summary.embedded:,} papers with {embedder.name}"
             + (f" ({embedder.precision})" if embedder.precision else "")
+            + ("" if graph else ", for re-scoring,")
             + f" in {summary.seconds:.1f}s "
             f"({summary.rate:,.1f} papers/s)" + (f", removed {summary.removed:,}" if summary.removed else "")
         )
@@ -195,8 +229,13 @@ def _embed(store: Store, quiet: bool, *, rebuild: bool, limit: int | None, devic
         )
     if summary.pending:
         click.echo(
-            f"{summary.pending:,} papers have no vector yet: they are found by keywords; "
-            "`paperwire index` embeds them, newest first (--device cuda on a machine with a GPU)."
+            f"{summary.pending:,} papers have no {embedder.name} vector yet: "
+            + (
+                "they are found by keywords; "
+                if graph
+                else "their candidates are ranked by the embedding model alone; "
+            )
+            + "`paperwire index` embeds them, newest first (--device cuda on a machine with a GPU)."
         )
 
 

@@ -72,6 +72,9 @@ class Settings:
     # This node's derived indexes (keyword, vectors); never shared between nodes.
     index_dir: Path
     embedding_model: str | None
+    # A second, stronger model that re-scores the candidates of a query no paper matches by its words
+    # (a description of an idea): None when turned off (PAPERWIRE_RESCORE_MODEL=none).
+    rescore_model: str | None
     # Papers an import embeds right away (newest first); `paperwire index` embeds the rest.
     import_embed_limit: int
     # From this many vectors on, vector search uses a nearest-neighbour graph instead of scanning them all.
@@ -159,6 +162,20 @@ class Settings:
         return key
 
 
+DEFAULT_RESCORE_MODEL = "mpnet"
+
+
+def rescore_model(embedding_model: str | None) -> str | None:
+    """PAPERWIRE_RESCORE_MODEL (default mpnet); "none" (or empty) turns re-scoring off, and so does naming
+    the embedding model itself (there is nothing stronger to ask)."""
+    from paperwire.search.embeddings import DEFAULT_MODEL
+
+    name = os.environ.get("PAPERWIRE_RESCORE_MODEL", DEFAULT_RESCORE_MODEL).strip()
+    if name.lower() in ("", "none", "off") or name == (embedding_model or DEFAULT_MODEL):
+        return None
+    return name
+
+
 def web_threads() -> int:
     """PAPERWIRE_WEB_THREADS, checked (also read alone: the store sizes its connection pool by it)."""
     return int(_positive("PAPERWIRE_WEB_THREADS", WEB_THREADS))
@@ -187,6 +204,7 @@ def get_settings() -> Settings:
         user_agent=user_agent,
         index_dir=Path(os.environ.get("PAPERWIRE_INDEX_DIR") or data_dir / "index").expanduser(),
         embedding_model=os.environ.get("PAPERWIRE_EMBEDDING_MODEL") or None,
+        rescore_model=rescore_model(os.environ.get("PAPERWIRE_EMBEDDING_MODEL")),
         import_embed_limit=_int("PAPERWIRE_IMPORT_EMBED_LIMIT", 2000),
         vector_graph_min_rows=_int("PAPERWIRE_VECTOR_GRAPH_MIN_ROWS", 50_000),
         index_follow_seconds=_float("PAPERWIRE_INDEX_FOLLOW_SECONDS", 5.0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import threading
@@ -21,7 +22,7 @@ from markupsafe import Markup
 
 from paperwire.config import get_settings
 from paperwire.latex import readable
-from paperwire.search.embeddings import DEFAULT_MODEL, Embedder, get_embedder
+from paperwire.search.embeddings import DEFAULT_MODEL, Embedder, ModelUnavailable, get_embedder
 from paperwire.search.english import is_english_word
 from paperwire.search.highlight import Highlighter, Mark
 from paperwire.search.identifiers import Identifier, identifiers_in
@@ -44,6 +45,8 @@ from paperwire.search.keyword import (
 from paperwire.search.query import And, Phrase, QueryError, Word, check_query, parse_query
 from paperwire.search.vectors import VectorIndex, index_path
 from paperwire.store import Store, StoredPaper, open_store
+
+log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "keyword", "semantic")
 SORTS = ("relevance", "date", "trending")  # what the pages offer
@@ -74,6 +77,12 @@ CANDIDATES = 100
 # abstract's phrase bonus too, checked for them alone (as Elasticsearch's rescore window): "wave
 # function" written so ranks above "wave" and "function" apart, among papers that match alike.
 RESCORE_WINDOW = 50
+# A query no paper matches by more than half its words (KEYWORD_MIN_SHARE) describes an idea, and
+# there the embedding model's candidates are re-scored by a stronger one (PAPERWIRE_RESCORE_MODEL): their
+# cosine becomes (1 - RESCORE_SHARE) x the first model's + RESCORE_SHARE x the second's. An even blend,
+# not tuned: it took the semantic kind from 0.877 to 0.951 (docs/benchmarks.md), above either model alone.
+# Other queries never pay for the second model (~20 ms a query on 2 CPU cores).
+RESCORE_SHARE = 0.5
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
 # Searches remembered per index generation (a new commit or new vectors start afresh), and for how long
@@ -242,9 +251,13 @@ class SearchEngine:
         # Query text -> its embedding. Unlike results, an embedding does not change when the index does,
         # so popular queries skip the model (~8 ms on a CPU) after every commit too.
         self.vector_cache_size = VECTOR_CACHE_SIZE
-        self._vectors_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_cache: OrderedDict[tuple[bool, str], np.ndarray] = OrderedDict()
         # Loaded on first use: a process that only does keyword search never pays for the model.
         self.embedder = embedder or (lambda: get_embedder())
+        # The re-scoring model and its vectors (see RESCORE_SHARE); None when off.
+        self.rescorer: Callable[[], Embedder] | None = None
+        self.rescore_vectors: VectorIndex | None = None
+        self.rescore_dir: Path | None = None
 
     @classmethod
     def open(cls, store: Store | None = None, index_dir: Path | None = None) -> SearchEngine:
@@ -255,14 +268,28 @@ class SearchEngine:
             store or open_store(), KeywordIndex(index_dir / "keyword"), None, lambda: get_embedder(model)
         )
         engine.vectors_dir = index_path(model, index_dir)
+        if settings.rescore_model:
+            engine.rescore_with(settings.rescore_model, index_path(settings.rescore_model, index_dir))
         engine.open_vectors()
         return engine
+
+    def rescore_with(
+        self, model: str, vectors_dir: Path, embedder: Callable[[], Embedder] | None = None
+    ) -> None:
+        """Re-score the candidates of queries that describe an idea with ``model`` (see RESCORE_SHARE),
+        whose vectors `paperwire index` writes to ``vectors_dir``."""
+        self.rescorer = embedder or (lambda: get_embedder(model))
+        self.rescore_dir = vectors_dir
+        self.rescore_vectors = None
+        self.open_vectors()
 
     def open_vectors(self) -> bool:
         """Open this node's vector index if it exists now (a long-running process may start before the
         first `paperwire index` builds it). True when vectors are open."""
         if self.vectors is None and self.vectors_dir is not None and self.vectors_dir.exists():
             self.vectors = VectorIndex(self.vectors_dir)
+        if self.rescore_vectors is None and self.rescore_dir is not None and self.rescore_dir.exists():
+            self.rescore_vectors = VectorIndex(self.rescore_dir)
         return self.vectors is not None
 
     def search(
@@ -292,7 +319,11 @@ class SearchEngine:
         (counting every match of two common words costs more than ranking them)."""
         started = time.perf_counter()
         searcher = self.keyword.searcher()  # reloads when another process committed
-        generation = (self.keyword._meta_mtime, len(self.vectors) if self.vectors is not None else 0)
+        generation = (
+            self.keyword._meta_mtime,
+            len(self.vectors) if self.vectors is not None else 0,
+            len(self.rescore_vectors) if self.rescore_vectors is not None else 0,
+        )
         key = (
             query,
             repr(filters),
@@ -530,28 +561,68 @@ class SearchEngine:
     def vectors_ready(self) -> bool:
         return self.vectors is not None and len(self.vectors) > 0
 
-    def _query_vector(self, text: str) -> np.ndarray:
+    def _query_vector(self, text: str, rescoring: bool = False) -> np.ndarray:
+        """The query's vector by the embedding model, or by the re-scoring model when ``rescoring``."""
+        key = (rescoring, text)
         with self._cache_lock:
-            vector = self._vectors_cache.get(text) if self.vector_cache_size else None
+            vector = self._vectors_cache.get(key) if self.vector_cache_size else None
             if vector is not None:
-                self._vectors_cache.move_to_end(text)
+                self._vectors_cache.move_to_end(key)
                 return vector
-        embedder = self.embedder()
+        embedder = (self.rescorer if rescoring else self.embedder)()
         if getattr(_this_thread, "embeds_queries", False):
             vector = embedder.encode_query(text)
         else:
             vector = model_thread().submit(embedder.encode_query, text).result()
         vector.setflags(write=False)  # shared by every search of this text
         with self._cache_lock:
-            self._vectors_cache[text] = vector
+            self._vectors_cache[key] = vector
             while len(self._vectors_cache) > self.vector_cache_size:
                 self._vectors_cache.popitem(last=False)
         return vector
 
     def _semantic(self, searcher, text: str, filter_queries, window: int) -> tuple[list[Ranked], int]:
-        pairs = self._nearest(searcher, self._query_vector(text), filter_queries, window)
-        ranked = [Ranked(i, s, cosine=s) for i, s in pairs]
+        qvec = self._query_vector(text)
+        rescoring = self._rescore_soon(text)  # while the nearest papers are looked up
+        pairs = self._nearest(searcher, qvec, filter_queries, window)
+        cosines = self._blended(dict(pairs), rescoring)
+        ranked = sorted((Ranked(i, s, cosine=s) for i, s in cosines.items()), key=lambda r: -r.score)
         return ranked, len(ranked)
+
+    def rescoring_ready(self) -> bool:
+        return (
+            self.rescorer is not None and self.rescore_vectors is not None and len(self.rescore_vectors) > 0
+        )
+
+    def _rescore_soon(self, text: str) -> Future | None:
+        """The re-scoring model's vector of ``text``, being computed on the model's thread (after what
+        it was given before, the embedding model's vector), or None when re-scoring is off."""
+        if not self.rescoring_ready():
+            return None
+        return model_thread().submit(self._query_vector, text, True)
+
+    def _blended(
+        self, cosines: dict[str, float | None], rescoring: Future | None
+    ) -> dict[str, float | None]:
+        """``cosines`` (paper id -> the embedding model's cosine, None without a vector) blended with the
+        re-scoring model's (see RESCORE_SHARE). A paper without a vector by the second model keeps its
+        first cosine. Unchanged when ``rescoring`` is None or its model cannot be loaded."""
+        if rescoring is None:
+            return cosines
+        try:
+            qvec = rescoring.result()
+        except ModelUnavailable as exc:
+            # Installed without the model's packages: search goes on without it, and says so once.
+            log.warning("re-scoring is off: %s", exc)
+            self.rescorer = None
+            return cosines
+        second = self.rescore_vectors.similarities([i for i, c in cosines.items() if c is not None], qvec)
+        return {
+            pid: c
+            if c is None or pid not in second
+            else (1 - RESCORE_SHARE) * c + RESCORE_SHARE * second[pid]
+            for pid, c in cosines.items()
+        }
 
     def _hybrid_pages(
         self, searcher, root, text: str, filter_queries, wanted: int, count: bool = True
@@ -599,18 +670,27 @@ class SearchEngine:
             qvec = self._query_vector(_with_fixes(text, fixes))
         misspelt = {u.token for u in unknown if u.typo}
         spelling = {t: f for t, f in fixes.items() if t in misspelt and not f.startswith(t)}
+        best = max(1, len(words)) * (WORD_BASE + IDF_BAND + max(BONUS.values())) + sum(PHRASE_BONUS.values())
+        shares = {pid: min(1.0, score / best) for pid, score in keyword_scores.items()}
+        # No paper matches more than half the words: the query describes an idea, and the stronger model
+        # embeds it while the nearest papers are looked up.
+        rescoring = (
+            None
+            if any(share > KEYWORD_MIN_SHARE for share in shares.values())
+            else self._rescore_soon(_with_fixes(text, fixes))
+        )
         pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
         unscored = [pid for pid in keyword_ids if pid not in cosines]
         cosines.update(dict.fromkeys(unscored))
         cosines.update(self.vectors.similarities(unscored, qvec))
-        best = max(1, len(words)) * (WORD_BASE + IDF_BAND + max(BONUS.values())) + sum(PHRASE_BONUS.values())
+        cosines = self._blended(cosines, rescoring)
         ranked = []
         for pid in dict.fromkeys([*keyword_ids, *cosines]):
             # The exponent keeps papers matching few words of a long descriptive query from outranking
             # papers close in meaning, while papers matching the whole query keep nearly their score;
             # papers matching half the words or fewer are left to the meaning side.
-            share = min(1.0, keyword_scores.get(pid, 0.0) / best)
+            share = shares.get(pid, 0.0)
             kw = share**KEYWORD_EXPONENT if share > KEYWORD_MIN_SHARE else 0.0
             cos = cosines.get(pid)
             meaning = (
