@@ -584,7 +584,10 @@ def stats(as_json: bool) -> None:
     for name, state in sorted(indexes.items()):
         if name.startswith("vectors/"):
             rows, covered = state["vectors"], state["graph"]
-            how = f"the graph covers {covered:,}" if covered else "searched exactly (no graph)"
+            if name == f"vectors/{get_settings().rescore_model}":
+                how = "for re-scoring"
+            else:
+                how = f"the graph covers {covered:,}" if covered else "searched exactly (no graph)"
             click.echo(f"  {name}: {rows:,} vectors stored, {how}")
             continue
         seen = state.get("change_seq", 0)

@@ -728,6 +728,31 @@ def test_serve_refuses_a_malformed_smtp_url(env):
     assert proc.returncode == 2 and "PAPERWIRE_SMTP_URL must look like" in proc.stderr
 
 
+def test_index_embeds_for_re_scoring_after_the_embedding_model(env, open_store):
+    """With a re-scoring model (wordllama here, for speed; mpnet as shipped), `paperwire index` embeds every
+    paper with it too, after the embedding model and with no graph (it only re-scores candidates)."""
+    ok(run_cli(env, "import", "snapshot", SNAPSHOT, "-q"))
+    count = open_store().count()
+    settings = {"PAPERWIRE_VECTOR_GRAPH_MIN_ROWS": "100", "PAPERWIRE_RESCORE_MODEL": "wordllama"}
+    first = ok(run_cli(env, "index", extra_env=settings, timeout=300))
+    lines = first.stdout.splitlines()
+    embedded = [n for n, line in enumerate(lines) if line.startswith(f"Embedded {count:,} papers with")]
+    assert len(embedded) == 2, describe(first)
+    assert "with minilm" in lines[embedded[0]] and "with wordllama, for re-scoring," in lines[embedded[1]]
+    vectors = Path(env["PAPERWIRE_DATA_DIR"]) / "index" / "vectors"
+    assert [g.parent.name for g in vectors.glob("*/graph-*.usearch")] == ["minilm"]
+    stats = ok(run_cli(env, "stats", extra_env=settings))
+    assert f"vectors/wordllama: {count:,} vectors stored, for re-scoring" in stats.stdout, describe(stats)
+    again = ok(run_cli(env, "index", extra_env=settings))
+    assert "Embedded" not in again.stdout, describe(again)
+    found = ok(
+        run_cli(env, "search", "ripples of spacetime from merging stars", "--json", extra_env=settings)
+    )
+    assert len(orjson.loads(found.stdout)) == 10
+    unknown = failed(run_cli(env, "index", extra_env={"PAPERWIRE_RESCORE_MODEL": "no-such-model"}), 2)
+    assert "unknown embedding model 'no-such-model'" in unknown.stderr, describe(unknown)
+
+
 def test_index_keeps_a_nearest_neighbour_graph(env, open_store):
     """Past PAPERWIRE_VECTOR_GRAPH_MIN_ROWS vectors, `paperwire index` builds the graph that vector search
     then uses; run again with nothing new, it leaves the graph alone."""

