@@ -20,8 +20,8 @@ from tests.smtp_server import SmtpServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# The re-scoring model (mpnet) embeds ~8x slower than MiniLM: every test and every process a test starts
-# runs without it unless it asks (the shared sample site, tests of re-scoring).
+# The re-scoring model (mpnet) embeds ~8x slower than MiniLM (the sample's 341 papers: a minute or more):
+# every test and every process a test starts runs without it unless it asks (tests of re-scoring).
 os.environ.setdefault("PAPERWIRE_RESCORE_MODEL", "none")
 
 
@@ -118,7 +118,6 @@ def sample_site(tmp_path_factory) -> Iterator[LiveServer]:
         "PAPERWIRE_IMPORT_EMBED_LIMIT": "1000",
         "PAPERWIRE_BASE_URL": "",
         "PAPERWIRE_SEARCH_RATE_LIMIT": "0",
-        "PAPERWIRE_RESCORE_MODEL": "mpnet",  # as shipped
     }
     paperwire(env, "import", "sample", "--quiet")
     server = start_server(env)
