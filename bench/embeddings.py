@@ -98,7 +98,9 @@ def worker(name: str, n: int, device: str | None) -> dict:
         ranked = [ids[i] for i in np.argsort(-scores, kind="stable")[:10]]
         ndcg.append(ndcg_at_k(ranked, j["relevant"]))
     return {
-        "model": f"{name} ({embedder.precision})" if embedder.precision else name,
+        "model": f"{name} ({embedder.precision}, queries {embedder.query_precision})"
+        if embedder.precision
+        else name,
         "dim": embedder.dim,
         "load_s": load_s,
         "papers_per_s": rate,
@@ -260,7 +262,7 @@ def main() -> None:
     parser.add_argument(
         "--precisions",
         default="",
-        help="comma-separated (auto, float32, bfloat16): each torch model once per precision; "
+        help="comma-separated (auto, float32, bfloat16, int8): each torch model once per precision; "
         "default: $PAPERWIRE_EMBED_PRECISION or auto",
     )
     parser.add_argument("--vectors", type=int, default=100_000, help="vectors in the recall test")

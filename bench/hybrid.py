@@ -76,17 +76,26 @@ class FirstDimensions(Embedder):
         vectors = self.model.encode(texts, batch_size)[:, : self.dim]
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
+    def encode_query(self, text: str) -> np.ndarray:  # the model's own query path (int8 where it has one)
+        vector = self.model.encode_query(text)[: self.dim]
+        return vector / np.linalg.norm(vector)
+
 
 class CountingEmbedder(Embedder):
     """A model that counts the queries it embeds (which queries re-scoring reached)."""
 
     def __init__(self, model: Embedder):
         self.model, self.dim, self.name, self.precision = model, model.dim, model.name, model.precision
+        self.query_precision = model.query_precision
         self.queries = 0
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         self.queries += len(texts)
         return self.model.encode(texts, batch_size)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        self.queries += 1
+        return self.model.encode_query(text)
 
 
 def described_queries(model: CorpusModel, count: int, seed: int = 11) -> list[str]:
@@ -133,7 +142,7 @@ def main() -> None:
     graph_file = next(vectors_dir.glob("graph-*.usearch"))
     print(f"# graph file: {graph_file.stat().st_size / 2**20:,.0f} MiB")
     embedder = get_embedder(args.model)
-    print(f"# query embedding: {args.model} on the CPU, {embedder.precision}")
+    print(f"# query embedding: {args.model} on the CPU, {embedder.query_precision}")
     if embedder.dim != DIM:
         embedder = FirstDimensions(embedder, DIM)
     keyword_index = KeywordIndex(work / "index" / "keyword")
@@ -147,7 +156,7 @@ def main() -> None:
         if not (rescore_dir / "manifest.json").exists():
             seconds = random_vectors(store, rescore_dir, dim=rescorer.dim)
             print(f"# wrote random {rescorer.dim}-d vectors for re-scoring in {seconds:.0f}s")
-        print(f"# re-scoring: {args.rescore_model} on the CPU, {rescorer.precision}")
+        print(f"# re-scoring: {args.rescore_model} on the CPU, queries in {rescorer.query_precision}")
         for name in ("graph", "exact"):
             engines[name].rescore_with(args.rescore_model, rescore_dir, lambda: rescorer)
     for engine in engines.values():

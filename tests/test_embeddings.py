@@ -179,6 +179,76 @@ def test_precision_auto_follows_the_cpu_and_the_setting_overrides_it(monkeypatch
         MiniLMEmbedder(device="cpu")
 
 
+QUERIES = [
+    "robot manipulating dough with tools",
+    "speculatve decodng",
+    "how heating weakens stiffness of rolled graphene cylinders",
+    "gamma-ray bur",
+    "ΛCDM cosmology",
+]
+
+
+def test_int8_queries_keep_the_float32_direction_and_papers_stay_float32():
+    """int8 (SmoothQuant, a scale per token) changes a query's vector by a little and a paper's not at all:
+    papers are embedded in float32 whatever the setting, since their vectors are kept."""
+    exact = MiniLMEmbedder(device="cpu", precision="float32")
+    fast = MiniLMEmbedder(device="cpu", precision="int8")
+    assert (fast.precision, fast.query_precision) == ("float32", "int8")
+    assert exact.query_precision == "float32"
+    texts = [DOUGH, *snapshot_texts()[:10]]
+    papers = fast.encode(texts)
+    assert np.array_equal(papers, exact.encode(texts))
+    for query in QUERIES:
+        a, b = exact.encode_query(query), fast.encode_query(query)
+        assert b.dtype == np.float32 and abs(float(np.linalg.norm(b)) - 1) < 1e-5
+        assert 0.99 < float(a @ b) < 1 - 1e-6, query  # close, and really computed another way
+    assert int(np.argmax(papers @ fast.encode_query(QUERIES[0]))) == 0
+    # Papers after queries are float32 still (the int8 layers are only for a query's pass); a smaller
+    # batch pads differently, hence rounding.
+    assert np.abs(fast.encode(texts[:3]) - papers[:3]).max() < 1e-5
+
+
+def test_int8_queries_fall_back_to_float32_without_quantized_kernels(monkeypatch):
+    from paperwire.search import embeddings
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("Didn't find engine for operation quantized::linear_prepack NoQEngine")
+
+    monkeypatch.setattr(embeddings, "Int8Linear", unavailable)
+    model = MiniLMEmbedder(device="cpu", precision="int8")
+    vector = model.encode_query(QUERIES[0])
+    assert model.query_precision == "float32"
+    assert np.array_equal(vector, MiniLMEmbedder(device="cpu", precision="float32").encode_query(QUERIES[0]))
+
+
+def test_query_precision_auto_is_int8_only_for_a_model_that_asks_on_a_cpu_without_bfloat16(monkeypatch):
+    from paperwire.search import embeddings
+
+    monkeypatch.delenv("PAPERWIRE_EMBED_PRECISION", raising=False)
+    monkeypatch.setattr(embeddings, "_cpu_has_bf16", lambda: False)
+    assert embeddings.query_precision(None, int8_when_auto=True) == "int8"
+    assert embeddings.query_precision(None, int8_when_auto=False) == "float32"
+    assert embeddings.query_precision("float32", int8_when_auto=True) == "float32"
+    assert MPNetEmbedder.int8_queries_when_auto and not MiniLMEmbedder.int8_queries_when_auto
+    monkeypatch.setattr(embeddings, "_cpu_has_bf16", lambda: True)
+    assert embeddings.query_precision(None, int8_when_auto=True) == "bfloat16"
+    monkeypatch.setenv("PAPERWIRE_EMBED_PRECISION", "int8")
+    assert embeddings.query_precision(None, int8_when_auto=False) == "int8"
+    assert embeddings.cpu_precision() == "float32"
+
+
+@pytest.mark.slow
+def test_mpnet_queries_in_int8_stay_within_cosine_0_995_of_float32(tmp_path):
+    """mpnet's queries in int8 (the default on a CPU without native bfloat16, ~4x faster there) point
+    where float32's do: the re-scoring blend sees the same ranking (docs/benchmarks.md)."""
+    exact = MPNetEmbedder(device="cpu", cache_dir=tmp_path, precision="float32")
+    fast = MPNetEmbedder(device="cpu", cache_dir=tmp_path, precision="int8")
+    papers = exact.encode([DOUGH, *snapshot_texts()[:8]])
+    for query in QUERIES:
+        assert float(exact.encode_query(query) @ fast.encode_query(query)) > 0.995, query
+    assert int(np.argmax(papers @ fast.encode_query(QUERIES[0]))) == 0
+
+
 @pytest.mark.slow
 def test_mpnet_matches_sentence_transformers(tmp_path):
     """The weights joined from the packages' parts, run by our forward pass (relative position bias

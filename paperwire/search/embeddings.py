@@ -11,6 +11,7 @@ imported only when a model is loaded, so importing this module is cheap.
   carrying its weights as the parts of one zip, joined on first use under ``$PAPERWIRE_DATA_DIR/models/``.
   Better at meaning than MiniLM, about eight times slower; run by the same kind of forward pass. By
   default it re-scores MiniLM's candidates for queries that describe an idea (PAPERWIRE_RESCORE_MODEL).
+  On a CPU without native bfloat16 its queries run in int8 (Int8Linear), ~4x faster than float32.
 - ``model2vec-minilm``: a static (bag of token vectors) model distilled from the same MiniLM files on first
   use and cached under ``$PAPERWIRE_DATA_DIR/models/``; 256-d, thousands of texts/s on a CPU.
 - ``wordllama``: the static 256-d model bundled in the ``wordllama`` package.
@@ -22,6 +23,7 @@ import contextlib
 import math
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,6 +79,7 @@ class Embedder:
     name: str
     dim: int
     precision: str | None = None  # what a torch model computes in (cpu_precision); None for static models
+    query_precision: str | None = None  # the same for one query's vector (query_precision)
     runs_in_torch = False  # whether PAPERWIRE_EMBED_PRECISION and --device apply to it
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -111,7 +114,7 @@ def _use_threads(torch) -> None:  # noqa: ANN001
     torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1)
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
 def _cpu_has_bf16() -> bool:
@@ -124,17 +127,99 @@ def _cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def cpu_precision(precision: str | None = None) -> str:
-    """What a torch model computes in on the CPU: ``precision``, else ``$PAPERWIRE_EMBED_PRECISION``, else
-    ``auto``: bfloat16 where the CPU does it natively (encoding 2-3x faster on this project's machine,
-    vectors within cosine 0.9999 of float32's and the same nDCG: docs/benchmarks.md), float32 elsewhere.
-    In bfloat16 the dense layers' matrices are kept in bfloat16 and the rest of the weights in float32."""
+def _requested_precision(precision: str | None) -> str:
     precision = precision or os.environ.get("PAPERWIRE_EMBED_PRECISION") or "auto"
     if precision not in PRECISIONS:
         raise ValueError(f"unknown embedding precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def cpu_precision(precision: str | None = None) -> str:
+    """What a torch model computes papers' vectors in on the CPU: ``precision``, else
+    ``$PAPERWIRE_EMBED_PRECISION``, else ``auto``: bfloat16 where the CPU does it natively (encoding 2-3x
+    faster on this project's machine, vectors within cosine 0.9999 of float32's and the same nDCG:
+    docs/benchmarks.md), float32 elsewhere. In bfloat16 the dense layers' matrices are kept in bfloat16 and
+    the rest of the weights in float32. ``int8`` is float32 for papers (see query_precision)."""
+    precision = _requested_precision(precision)
     if precision == "auto":
         return "bfloat16" if _cpu_has_bf16() else "float32"
-    return precision
+    return "float32" if precision == "int8" else precision
+
+
+def query_precision(precision: str | None, int8_when_auto: bool) -> str:
+    """What a torch model computes one query's vector in on the CPU: as papers (cpu_precision), except
+    int8 when asked, or under ``auto`` for a model that says so (``int8_when_auto``: mpnet) on a CPU
+    without native bfloat16, where a query in float32 costs ~70 ms and int8 ~17 (see Int8Linear)."""
+    requested = _requested_precision(precision)
+    if requested == "int8" or (requested == "auto" and int8_when_auto and not _cpu_has_bf16()):
+        return "int8"
+    return cpu_precision(precision)
+
+
+# Texts that set the int8 query path's per-channel scales (SmoothQuant's calibration): queries of the
+# kinds researchers type, over many fields, none taken from the bundled sample or the judged queries.
+CALIBRATION_TEXTS = (
+    "speculative decoding for large language models",
+    "how do neural networks generalize beyond their training data",
+    "dark matter halo density profiles in dwarf galaxies",
+    "quantum error correction with surface codes",
+    "graph neural networks for molecule property prediction",
+    "a faster algorithm for shortest paths in sparse graphs",
+    "stochastic gradient descent convergence rate under non-convexity",
+    "black hole entropy and the information paradox",
+    "protein structure prediction from amino acid sequences",
+    "robust control of legged robots on rough terrain",
+    "Bayesian inference for hierarchical models with Markov chain Monte Carlo",
+    "superconductivity in twisted bilayer graphene",
+    "privacy-preserving federated learning on mobile devices",
+    "gravitational wave detection from binary neutron star mergers",
+    "image segmentation with transformers",
+    "fairness of machine learning models in hiring decisions",
+    "compressed sensing and sparse signal recovery",
+    "topological insulators and edge states",
+    "reinforcement learning from human feedback",
+    "climate model uncertainty in precipitation forecasts",
+    "automatic program repair using test cases",
+    "Ramsey numbers of small graphs",
+    "measuring the Hubble constant with supernovae",
+    "speech recognition for low-resource languages",
+)
+# SmoothQuant's migration strength: how much of each input channel's range moves into the weights.
+SMOOTHING_ALPHA = 0.5
+
+
+class Int8Linear:
+    """``x @ weight.T + bias`` in int8, for a query's few tokens on a CPU without native bfloat16, where
+    reading mpnet's float32 matrices (440 MB a query) is most of its time. SmoothQuant first moves each
+    input channel's range (``act_max``, measured on CALIBRATION_TEXTS) into the weights, which are then
+    int8 per output channel; each token is scaled to a range of its own before fbgemm quantises the
+    whole input at once, so a token with outlying values does not cost the others their precision.
+    The query vectors stay within cosine 0.997 of float32's (docs/benchmarks.md)."""
+
+    def __init__(self, torch, weight, bias, act_max) -> None:  # noqa: ANN001
+        w = weight.float()
+        smooth = (
+            act_max.float().clamp(min=1e-5) ** SMOOTHING_ALPHA
+            / w.abs().amax(0).clamp(min=1e-5) ** (1 - SMOOTHING_ALPHA)
+        ).clamp(min=1e-5)
+        w = w * smooth
+        scale = (w.abs().amax(1) / 127).clamp(min=1e-12).double()
+        zero = torch.zeros(scale.shape, dtype=torch.int64)
+        with warnings.catch_warnings():
+            # Deprecated for a future release (torch is pinned; _quantize falls back to float32 then).
+            warnings.simplefilter("ignore", UserWarning)
+            qweight = torch.quantize_per_channel(w, scale, zero, 0, torch.qint8)
+        self._torch = torch
+        self._packed = torch.ops.quantized.linear_prepack(qweight, None)
+        self._unsmooth = 1 / smooth
+        self._bias = bias.float()
+
+    def __call__(self, x):  # noqa: ANN001, ANN204
+        x = x * self._unsmooth
+        token_scale = x.abs().amax(-1, keepdim=True).clamp(min=1e-6)
+        # reduce_range=False: the full 8 bits for the input (7 bits cost cosine 0.996 -> 0.983).
+        y = self._torch.ops.quantized.linear_dynamic(x / token_scale, self._packed, False)
+        return y * token_scale + self._bias
 
 
 class _TransformerEmbedder(Embedder):
@@ -144,6 +229,7 @@ class _TransformerEmbedder(Embedder):
     max_tokens: int
     pad_id: int = 0
     runs_in_torch = True
+    int8_queries_when_auto = False  # see query_precision
 
     def __init__(self, model_dir: Path, device: str | None, precision: str | None = None) -> None:
         _offline()
@@ -154,10 +240,11 @@ class _TransformerEmbedder(Embedder):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._cuda = torch.device(self.device).type == "cuda"
         if self._cuda:
-            self.precision = "float16"
+            self.precision = self.query_precision = "float16"
         else:
             _use_threads(torch)
             self.precision = cpu_precision(precision)
+            self.query_precision = query_precision(precision, self.int8_queries_when_auto)
         self._torch = torch
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(self.max_tokens)
@@ -177,8 +264,42 @@ class _TransformerEmbedder(Embedder):
         self._heads = 12
         # Encoding is stateless; the lock only keeps concurrent callers from oversubscribing the cores.
         self._lock = threading.Lock()
+        # The int8 layers of one query's forward pass (see Int8Linear), by weight name, made for the
+        # first query (a process that only embeds papers never pays for them); in use while
+        # self._int8_now, which is only set under the lock.
+        self._int8: dict[str, Int8Linear] | None = None
+        self._int8_now = False
+        self._quantize_lock = threading.Lock()
+        # While measuring CALIBRATION_TEXTS: each dense layer's largest input per channel.
+        self._act_max: dict[str, object] | None = None
+
+    def _quantize(self) -> None:
+        """Make the int8 layers for queries, from float32 passes over CALIBRATION_TEXTS (~2 s)."""
+        torch = self._torch
+        self._act_max = {}
+        try:
+            self.encode(list(CALIBRATION_TEXTS), batch_size=1)  # unpadded, as a query is
+            act_max, self._act_max = self._act_max, None
+            self._int8 = {
+                prefix: Int8Linear(torch, self._w[prefix + ".weight"], self._w[prefix + ".bias"], m)
+                for prefix, m in act_max.items()
+            }
+        except (RuntimeError, NotImplementedError, AttributeError):
+            # A torch without quantized kernels (fbgemm, qnnpack): queries in float32 as papers are.
+            self._act_max, self._int8 = None, {}
+            self.query_precision = self.precision
+
+    def encode_query(self, text: str) -> np.ndarray:
+        if self.query_precision == "int8" and self._int8 is None:
+            with self._quantize_lock:
+                if self._int8 is None:
+                    self._quantize()
+        return self._encode([text], 1, quantized=bool(self._int8))[0]
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self._encode(texts, batch_size, quantized=False)
+
+    def _encode(self, texts: list[str], batch_size: int, quantized: bool) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -186,6 +307,7 @@ class _TransformerEmbedder(Embedder):
         # Similar lengths together, so little of each batch is padding.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         with self._lock:
+            self._int8_now = quantized
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 longest = max(len(encodings[i].ids) for i in chunk)
@@ -226,6 +348,12 @@ class _TransformerEmbedder(Embedder):
         )
 
     def _dense(self, x, prefix: str):  # noqa: ANN001, ANN202
+        if self._int8_now:
+            return self._int8[prefix](x)
+        if self._act_max is not None and prefix.startswith("encoder.layer."):
+            seen = x.detach().reshape(-1, x.shape[-1]).abs().amax(0).float()
+            before = self._act_max.get(prefix)
+            self._act_max[prefix] = seen if before is None else self._torch.maximum(before, seen)
         return self._torch.nn.functional.linear(x, self._w[prefix + ".weight"], self._w[prefix + ".bias"])
 
     def _split_heads(self, y):  # noqa: ANN001, ANN202
@@ -293,6 +421,7 @@ class MPNetEmbedder(_TransformerEmbedder):
 
     name = "mpnet"
     dim = 768
+    int8_queries_when_auto = True  # 4x faster queries without native bfloat16 (query_precision)
     max_tokens = 384  # sentence-transformers' max_seq_length for this model
     pad_id = 1
 

@@ -81,7 +81,7 @@ RESCORE_WINDOW = 50
 # there the embedding model's candidates are re-scored by a stronger one (PAPERWIRE_RESCORE_MODEL): their
 # cosine becomes (1 - RESCORE_SHARE) x the first model's + RESCORE_SHARE x the second's. An even blend,
 # not tuned: it took the semantic kind from 0.877 to 0.951 (docs/benchmarks.md), above either model alone.
-# Other queries never pay for the second model (~20 ms a query on 2 CPU cores).
+# Other queries never pay for the second model (~15-25 ms a query on 2 CPU cores, int8 or bfloat16).
 RESCORE_SHARE = 0.5
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
