@@ -1206,3 +1206,77 @@ def test_a_paper_in_the_store_but_not_yet_indexed_is_found_by_its_id(tmp_path, s
     ]
     filtered = engine.search("2402.00001", Filters(categories=("hep-ph",)))
     assert ids(filtered) == [] and filtered.not_found == []
+
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "paperwire", "sample", "papers.jsonl.gz")
+
+
+@pytest.fixture
+def sample_engine(tmp_path, sqlite_store) -> SearchEngine:
+    """The bundled sample's 341 real papers, keyword index only, no result cache."""
+    from paperwire.ingest.jsonl import JsonlSource
+    from paperwire.ingest.runner import run_import
+
+    run_import(sqlite_store, JsonlSource(SAMPLE).items())
+    index = KeywordIndex(tmp_path / "sample-index")
+    index.catch_up(sqlite_store)
+    engine = SearchEngine(sqlite_store, index)
+    engine.result_cache_size = 0
+    return engine
+
+
+def long_queries(engine: SearchEngine, n: int = 40) -> list[str]:
+    """Queries of 5 to 9 words taken from the titles of different papers: few or no papers have them all."""
+    rng = random.Random(7)
+    with engine.store.engine.connect() as conn:
+        titles = [row[0] for row in conn.exec_driver_sql("SELECT title FROM papers ORDER BY id")]
+    words = sorted({w.lower() for t in titles for w in t.split() if w.isalpha() and len(w) > 3})
+    return [" ".join(rng.sample(words, rng.randint(5, 9))) for _ in range(n)]
+
+
+def test_long_queries_relax_in_fewer_walks_to_the_same_results(sample_engine, monkeypatch):
+    """A long query that no page of papers matches whole finds where relaxing stops from one walk of its
+    words' union (_most_matched) rather than trying one word fewer at a time; the results, totals and
+    the relaxed flag are those of stepping down, whatever the page size, count, filter or sort."""
+    from paperwire.search import service
+
+    walks = {"levels": 0}
+    run = service.SearchEngine._run
+
+    def counted(*args, **kwargs):
+        walks["levels"] += 1
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(service.SearchEngine, "_run", staticmethod(counted))
+    most_matched = service.SearchEngine._most_matched
+
+    def counted_union(self, *args, **kwargs):  # its walk of the union counts too
+        walks["levels"] += 1
+        return most_matched(self, *args, **kwargs)
+
+    monkeypatch.setattr(service.SearchEngine, "_most_matched", counted_union)
+    filters = Filters(categories=["cs.*"])
+    queries = long_queries(sample_engine)
+    jumped = []
+    cases = [
+        {"per_page": 10},
+        {"per_page": 5},
+        {"per_page": 10, "count": False},
+        {"per_page": 10, "page": 2},
+        {"per_page": 10, "filters": filters},
+        {"per_page": 10, "sort": "date"},
+    ]
+    for jump in (True, False):
+        monkeypatch.setattr(service, "RELAX_JUMP_FROM", 4 if jump else 10**6)
+        walks["levels"] = 0
+        results = [
+            (r.total, [h.id for h in r.hits], r.relaxed)
+            for q in queries
+            for case in cases
+            for r in [sample_engine.search(q, mode="keyword", as_you_type=False, **case)]
+        ]
+        jumped.append((results, walks["levels"]))
+    (with_jump, jump_walks), (stepping, step_walks) = jumped
+    assert with_jump == stepping
+    assert sum(relaxed for _, _, relaxed in stepping) > len(stepping) // 2  # most did relax
+    assert jump_walks < step_walks * 0.6, (jump_walks, step_walks)

@@ -42,7 +42,7 @@ from paperwire.search.keyword import (
     tokens_as_typed,
     with_filters,
 )
-from paperwire.search.query import And, Phrase, QueryError, Word, check_query, parse_query
+from paperwire.search.query import And, Phrase, QueryError, Word, check_query, is_wildcard, parse_query
 from paperwire.search.vectors import VectorIndex, index_path
 from paperwire.store import Store, StoredPaper, open_store
 
@@ -83,6 +83,11 @@ RESCORE_WINDOW = 50
 # not tuned: it took the semantic kind from 0.877 to 0.951 (docs/benchmarks.md), above either model alone.
 # Other queries never pay for the second model (~15-25 ms a query on 2 CPU cores, int8 or bfloat16).
 RESCORE_SHARE = 0.5
+# Where relaxing may start at this many words or more (five meaningful words or more in the query), it
+# finds where to stop from one walk of the words' union (_most_matched), not one walk per level: 6-9
+# common words took 2-5 walks of 20-30 ms each at 1M. Shorter queries step down, where the extra walk
+# would cost about what the levels it skips do.
+RELAX_JUMP_FROM = 4
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
 # Searches remembered per index generation (a new commit or new vectors start afresh), and for how long
@@ -908,6 +913,8 @@ class SearchEngine:
                 # over the union of the words' postings) would only repeat that.
                 need_first, every_word = need - 1, found.count
         result = None
+        if relax and need_first >= RELAX_JUMP_FROM and (count or offset == 0):
+            need_first = self._most_matched(searcher, words, phrases, filter_queries, need_first, per_page)
         for at_least in range(need_first, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
             result = self._run(searcher, q, sort, offset, per_page, ascending, count)
@@ -918,6 +925,31 @@ class SearchEngine:
                 partial = at_least < need and not (every_word is not None and matches == every_word)
                 return result, dropped or partial
         return result, dropped
+
+    def _most_matched(
+        self, searcher, words: list[Word], phrases: list[Phrase], filter_queries, most: int, per_page: int
+    ) -> int:
+        """Where relaxing may start: the most words (up to ``most``) that a page of papers could match,
+        read from one walk of the words' union instead of one walk per level.
+
+        Every plain word a paper matches adds at least WORD_BASE - IDF_BAND to its score, so if a page of
+        papers (min(per_page, 10), the relaxing loop's bar) matches m words or more, the page's last
+        score is at least that much m times: the level it gives is never below the one the loop stops at,
+        and no level above it passes the loop's bar, so starting there finds what stepping down from
+        ``most`` would. It can be above (bonuses push a score into the next band from ~6 words): the
+        loop then steps down from it as before. Words of other kinds (fields, wildcards) score otherwise:
+        no jump for them."""
+        if any(w.field != "all" or is_wildcard(w.text) for w in words):
+            return most
+        bar = min(per_page, 10)
+        union = with_filters(self.builder.plain(words, phrases, 1), filter_queries)
+        if union is None:
+            return most
+        hits = searcher.search(union, limit=bar, count=False).hits
+        if len(hits) < bar:
+            return 1  # no level but the last passes the bar: the loop would end there
+        # +0.5: tantivy's scores are float32, and rounding below a band's edge must not lose a level.
+        return max(1, min(most, int((float(hits[-1][0]) + 0.5) // (WORD_BASE - IDF_BAND))))
 
     def _ranked(
         self,
