@@ -403,9 +403,13 @@ def test_queries_that_match_their_words_never_reach_the_second_model(engine, tmp
     assert ids(engine.search("mutation testing", mode="hybrid"))[0] == "2401.10003"
     assert ids(engine.search("neutrino oscillation reactor", mode="hybrid"))[0] == "2401.10002"
     assert model.queries == []
-    # Half the words matched is no match (KEYWORD_MIN_SHARE): the query describes an idea.
+    # One or two words name things: two that no paper has together are no description.
     engine.search("neutrino kneading", mode="hybrid")
-    assert model.queries == ["neutrino kneading"]
+    assert model.queries == []
+    # From three words (RESCORE_MIN_WORDS), half of them matched or fewer is no match (KEYWORD_MIN_SHARE):
+    # the query describes an idea.
+    engine.search("neutrino kneading pastry", mode="hybrid")
+    assert model.queries == ["neutrino kneading pastry"]
 
 
 def test_search_goes_on_when_the_second_model_cannot_be_loaded(engine, tmp_path):

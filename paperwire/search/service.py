@@ -83,6 +83,11 @@ RESCORE_WINDOW = 50
 # not tuned: it took the semantic kind from 0.877 to 0.951 (docs/benchmarks.md), above either model alone.
 # Other queries never pay for the second model (~15-25 ms a query on 2 CPU cores, int8 or bfloat16).
 RESCORE_SHARE = 0.5
+# Words a query needs (meaningful ones, stop words aside) before hybrid search takes it for a description:
+# one or two words name things, and two that no paper has together (a typo fixed to a word the other one
+# never meets) gained nothing from the second model on the judged set but paid its ~20 ms (at 1M, 31 of
+# 200 synthetic typo queries: p95 37.7 -> 56.1 ms). The judged descriptions have 4 to 10 such words.
+RESCORE_MIN_WORDS = 3
 # Where relaxing may start at this many words or more (five meaningful words or more in the query), it
 # finds where to stop from one walk of the words' union (_most_matched), not one walk per level: 6-9
 # common words took 2-5 walks of 20-30 ms each at 1M. Shorter queries step down, where the extra walk
@@ -675,11 +680,11 @@ class SearchEngine:
         spelling = {t: f for t, f in fixes.items() if t in misspelt and not f.startswith(t)}
         best = max(1, len(words)) * (WORD_BASE + IDF_BAND + max(BONUS.values())) + sum(PHRASE_BONUS.values())
         shares = {pid: min(1.0, score / best) for pid, score in keyword_scores.items()}
-        # No paper matches more than half the words: the query describes an idea, and the stronger model
-        # embeds it while the nearest papers are looked up.
+        # No paper matches more than half the words of a query of RESCORE_MIN_WORDS or more: the query
+        # describes an idea, and the stronger model embeds it while the nearest papers are looked up.
         rescoring = (
             None
-            if any(share > KEYWORD_MIN_SHARE for share in shares.values())
+            if len(words) < RESCORE_MIN_WORDS or any(share > KEYWORD_MIN_SHARE for share in shares.values())
             else self._rescore_soon(_with_fixes(text, fixes))
         )
         pairs = self._nearest(searcher, qvec, filter_queries, window)
