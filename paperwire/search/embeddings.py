@@ -270,23 +270,23 @@ class _TransformerEmbedder(Embedder):
         self._int8: dict[str, Int8Linear] | None = None
         self._int8_now = False
         self._quantize_lock = threading.Lock()
-        # While measuring CALIBRATION_TEXTS: each dense layer's largest input per channel.
+        # While measuring CALIBRATION_TEXTS (under the lock): each dense layer's largest input per channel.
         self._act_max: dict[str, object] | None = None
 
     def _quantize(self) -> None:
         """Make the int8 layers for queries, from float32 passes over CALIBRATION_TEXTS (~2 s)."""
         torch = self._torch
-        self._act_max = {}
         try:
-            self.encode(list(CALIBRATION_TEXTS), batch_size=1)  # unpadded, as a query is
-            act_max, self._act_max = self._act_max, None
+            act_max: dict = {}
+            # One text a batch: unpadded, as a query is.
+            self._encode(list(CALIBRATION_TEXTS), 1, quantized=False, calibration=act_max)
             self._int8 = {
                 prefix: Int8Linear(torch, self._w[prefix + ".weight"], self._w[prefix + ".bias"], m)
                 for prefix, m in act_max.items()
             }
         except (RuntimeError, NotImplementedError, AttributeError):
             # A torch without quantized kernels (fbgemm, qnnpack): queries in float32 as papers are.
-            self._act_max, self._int8 = None, {}
+            self._int8 = {}
             self.query_precision = self.precision
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -299,7 +299,11 @@ class _TransformerEmbedder(Embedder):
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         return self._encode(texts, batch_size, quantized=False)
 
-    def _encode(self, texts: list[str], batch_size: int, quantized: bool) -> np.ndarray:
+    def _encode(
+        self, texts: list[str], batch_size: int, quantized: bool, calibration: dict | None = None
+    ) -> np.ndarray:
+        """``texts``' vectors; ``quantized``: through the int8 layers; ``calibration``: filled with each
+        dense layer's largest input per channel (see _quantize)."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -307,18 +311,25 @@ class _TransformerEmbedder(Embedder):
         # Similar lengths together, so little of each batch is padding.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         with self._lock:
-            self._int8_now = quantized
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                longest = max(len(encodings[i].ids) for i in chunk)
-                ids = np.full((len(chunk), longest), self.pad_id, dtype=np.int64)
-                mask = np.zeros((len(chunk), longest), dtype=bool)
-                for row, i in enumerate(chunk):
-                    n = len(encodings[i].ids)
-                    ids[row, :n] = encodings[i].ids
-                    mask[row, :n] = True
-                out[chunk] = self._forward(ids, mask)
+            self._int8_now, self._act_max = quantized, calibration
+            try:
+                self._forward_all(encodings, order, batch_size, out)
+            finally:
+                self._act_max = None
         return out
+
+    def _forward_all(self, encodings, order: list[int], batch_size: int, out: np.ndarray) -> None:  # noqa: ANN001
+        """Fill ``out`` batch by batch, in ``order`` (under the lock)."""
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            longest = max(len(encodings[i].ids) for i in chunk)
+            ids = np.full((len(chunk), longest), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(chunk), longest), dtype=bool)
+            for row, i in enumerate(chunk):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = True
+            out[chunk] = self._forward(ids, mask)
 
     def _forward(self, ids_np: np.ndarray, mask_np: np.ndarray) -> np.ndarray:
         torch = self._torch
