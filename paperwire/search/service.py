@@ -88,10 +88,11 @@ RESCORE_SHARE = 0.5
 # never meets) gained nothing from the second model on the judged set but paid its ~20 ms (at 1M, 31 of
 # 200 synthetic typo queries: p95 37.7 -> 56.1 ms). The judged descriptions have 4 to 10 such words.
 RESCORE_MIN_WORDS = 3
-# Where relaxing may start at this many words or more (five meaningful words or more in the query), it
-# finds where to stop from one walk of the words' union (_most_matched), not one walk per level: 6-9
-# common words took 2-5 walks of 20-30 ms each at 1M. Shorter queries step down, where the extra walk
-# would cost about what the levels it skips do.
+# Where relaxing may start at this many words or more (five meaningful words in the query; four where
+# results are sorted by date, which skips the every-word ranking), it finds where to stop from one walk
+# of the words' union (_most_matched), not one walk per level: 6-9 common words took 2-5 walks of 20-30
+# ms each at 1M. Shorter queries step down, where the extra walk would cost about what the levels it
+# skips do.
 RELAX_JUMP_FROM = 4
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
@@ -918,13 +919,14 @@ class SearchEngine:
                 # over the union of the words' postings) would only repeat that.
                 need_first, every_word = need - 1, found.count
         result = None
+        bar = min(per_page, 10)  # papers a level needs for relaxing to stop there
         if relax and need_first >= RELAX_JUMP_FROM and (count or offset == 0):
-            need_first = self._most_matched(searcher, words, phrases, filter_queries, need_first, per_page)
+            need_first = self._most_matched(searcher, words, phrases, filter_queries, need_first, bar)
         for at_least in range(need_first, 0, -1):
             q = with_filters(self.builder.plain(words, phrases, at_least), filter_queries)
             result = self._run(searcher, q, sort, offset, per_page, ascending, count)
             matches = result.count if count else offset + len(result.hits)
-            if (matches or 0) >= min(per_page, 10) or at_least == 1 or not relax:
+            if (matches or 0) >= bar or at_least == 1 or not relax:
                 # Relaxing that found no paper beyond those with every word did not relax the results:
                 # "Foutse Khomh" with one such paper is no partial match.
                 partial = at_least < need and not (every_word is not None and matches == every_word)
@@ -932,13 +934,13 @@ class SearchEngine:
         return result, dropped
 
     def _most_matched(
-        self, searcher, words: list[Word], phrases: list[Phrase], filter_queries, most: int, per_page: int
+        self, searcher, words: list[Word], phrases: list[Phrase], filter_queries, most: int, bar: int
     ) -> int:
         """Where relaxing may start: the most words (up to ``most``) that a page of papers could match,
         read from one walk of the words' union instead of one walk per level.
 
-        Every plain word a paper matches adds at least WORD_BASE - IDF_BAND to its score, so if a page of
-        papers (min(per_page, 10), the relaxing loop's bar) matches m words or more, the page's last
+        Every plain word a paper matches adds at least WORD_BASE - IDF_BAND to its score, so if ``bar``
+        papers (the relaxing loop's: a page, at most 10) match m words or more, the page's last
         score is at least that much m times: the level it gives is never below the one the loop stops at,
         and no level above it passes the loop's bar, so starting there finds what stepping down from
         ``most`` would. It can be above (bonuses push a score into the next band from ~6 words): the
@@ -946,7 +948,6 @@ class SearchEngine:
         no jump for them."""
         if any(w.field != "all" or is_wildcard(w.text) for w in words):
             return most
-        bar = min(per_page, 10)
         union = with_filters(self.builder.plain(words, phrases, 1), filter_queries)
         if union is None:
             return most
