@@ -46,12 +46,15 @@ DIM = 384  # MiniLM's
 
 
 def random_vectors(store: Store, path: Path, chunk: int = 50_000, dim: int = DIM) -> float:
-    """A vector index with a random unit vector for every paper; returns the seconds it took."""
+    """Give every paper without a vector in ``path`` a random unit vector (all of them on the first run,
+    only the new ones after the corpus grew); returns the seconds it took."""
     started = time.monotonic()
     with store.engine.connect() as conn:
         ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM papers WHERE deleted = 0")]
-    rng = np.random.default_rng(1)
     index = VectorIndex(path, dim)
+    have = set(index.ids())
+    ids = [i for i in ids if i not in have]
+    rng = np.random.default_rng(1 + len(have))
     try:
         for i in range(0, len(ids), chunk):
             part = ids[i : i + chunk]
@@ -128,8 +131,7 @@ def main() -> None:
         f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"N = {args.n:,}; vectors: random, {DIM}-d int8 (MiniLM's shape)"
     )
-    if not (vectors_dir / "manifest.json").exists():
-        print(f"# wrote the random vectors in {random_vectors(store, vectors_dir):.0f}s")
+    print(f"# random vectors for the papers that had none: {random_vectors(store, vectors_dir):.0f}s")
     with VectorIndex(vectors_dir, graph_min_rows=0) as writer:
         started = time.monotonic()
         added = writer.update_graph(
@@ -153,9 +155,10 @@ def main() -> None:
     rescorer = CountingEmbedder(get_embedder(args.rescore_model)) if args.rescore_model != "none" else None
     if rescorer is not None:
         rescore_dir = work / f"random-vectors-{rescorer.dim}"
-        if not (rescore_dir / "manifest.json").exists():
-            seconds = random_vectors(store, rescore_dir, dim=rescorer.dim)
-            print(f"# wrote random {rescorer.dim}-d vectors for re-scoring in {seconds:.0f}s")
+        seconds = random_vectors(store, rescore_dir, dim=rescorer.dim)
+        print(
+            f"# random {rescorer.dim}-d vectors for re-scoring, for the papers that had none: {seconds:.0f}s"
+        )
         print(f"# re-scoring: {args.rescore_model} on the CPU, queries in {rescorer.query_precision}")
         for name in ("graph", "exact"):
             engines[name].rescore_with(args.rescore_model, rescore_dir, lambda: rescorer)

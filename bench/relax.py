@@ -7,7 +7,8 @@ a time, on the corpus `bench/search.py` built (run that first, same --n).
 A query of 6-9 common words (bench/hybrid.py's "described" kind) that no page of papers matches whole is
 relaxed: paperwire looks for the most words a page of papers matches. Stepping down ("at least n-1 of n",
 then n-2, ...) walks the union of the words' postings once per level; `_plain` now reads the level from
-one walk of the union (RELAX_JUMP_FROM). Both ways are timed on the same queries in the same process,
+one walk of the union (RELAX_JUMP_FROM), a cheap one that only counts the words each paper matches
+(QueryBuilder.words_matched). Both ways are timed on the same queries in the same process,
 taking turns at going first, and their results (ids, totals, the relaxed flag) are compared: they must
 be the same.
 """

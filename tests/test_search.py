@@ -1265,6 +1265,7 @@ def test_long_queries_relax_in_fewer_walks_to_the_same_results(sample_engine, mo
         {"per_page": 10, "page": 2},
         {"per_page": 10, "filters": filters},
         {"per_page": 10, "sort": "date"},
+        {"per_page": 10, "as_you_type": True},  # the last word a prefix too
     ]
     for jump in (True, False):
         monkeypatch.setattr(service, "RELAX_JUMP_FROM", 4 if jump else 10**6)
@@ -1273,10 +1274,41 @@ def test_long_queries_relax_in_fewer_walks_to_the_same_results(sample_engine, mo
             (r.total, [h.id for h in r.hits], r.relaxed)
             for q in queries
             for case in cases
-            for r in [sample_engine.search(q, mode="keyword", as_you_type=False, **case)]
+            for r in [sample_engine.search(q, mode="keyword", **{"as_you_type": False, **case})]
         ]
         jumped.append((results, walks["levels"]))
     (with_jump, jump_walks), (stepping, step_walks) = jumped
     assert with_jump == stepping
     assert sum(relaxed for _, _, relaxed in stepping) > len(stepping) // 2  # most did relax
     assert jump_walks < step_walks * 0.6, (jump_walks, step_walks)
+
+
+def test_counting_the_words_matched_agrees_with_every_relaxing_level(sample_engine):
+    """QueryBuilder.words_matched scores each paper by how many of the query's words it matches (what
+    _most_matched reads the level from): for every level k, the papers it counts k words or more for are
+    exactly those ``plain(words, phrases, k)`` matches, with typo-tolerant words, a word being typed,
+    words often written solid ("data set") and a phrase among them."""
+    from paperwire.search.keyword import COUNT_UNIT
+    from paperwire.search.query import parse_query
+
+    searcher = sample_engine.keyword.searcher()
+    builder = sample_engine.builder
+    builder.searcher = searcher
+    queries = [*long_queries(sample_engine, 12), "languag modle data set fine tuning transfomer effic"]
+    queries.append('"large language" reasoning benchmark agents evaluation planning')
+    checked = 0
+    for text in queries:
+        parsed = parse_query(text, as_you_type=True)
+        words, phrases = sample_engine._plain_parts(parsed.root)
+        words = builder.with_solid_pairs(words)
+        counted = searcher.search(builder.words_matched(words, phrases), limit=1000, count=False).hits
+        counts = {(a.segment_ord, a.doc): int(float(s) // COUNT_UNIT) for s, a in counted}
+        assert len(counts) < 1000
+        for k in range(1, len(words) + 1):
+            plain = searcher.search(builder.plain(words, phrases, k), limit=1000, count=False).hits
+            assert {(a.segment_ord, a.doc) for _, a in plain} == {a for a, c in counts.items() if c >= k}, (
+                text,
+                k,
+            )
+            checked += bool(plain)
+    assert checked > 30  # levels that matched papers, not only empty ones

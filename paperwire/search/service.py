@@ -28,6 +28,7 @@ from paperwire.search.highlight import Highlighter, Mark
 from paperwire.search.identifiers import Identifier, identifiers_in
 from paperwire.search.keyword import (
     BONUS,
+    COUNT_UNIT,
     IDF_BAND,
     ONE_TYPO,
     PHRASE_BONUS,
@@ -42,7 +43,7 @@ from paperwire.search.keyword import (
     tokens_as_typed,
     with_filters,
 )
-from paperwire.search.query import And, Phrase, QueryError, Word, check_query, is_wildcard, parse_query
+from paperwire.search.query import And, Phrase, QueryError, Word, check_query, parse_query
 from paperwire.search.vectors import VectorIndex, index_path
 from paperwire.store import Store, StoredPaper, open_store
 
@@ -89,10 +90,10 @@ RESCORE_SHARE = 0.5
 # 200 synthetic typo queries: p95 37.7 -> 56.1 ms). The judged descriptions have 4 to 10 such words.
 RESCORE_MIN_WORDS = 3
 # Where relaxing may start at this many words or more (five meaningful words in the query; four where
-# results are sorted by date, which skips the every-word ranking), it finds where to stop from one walk
-# of the words' union (_most_matched), not one walk per level: 6-9 common words took 2-5 walks of 20-30
-# ms each at 1M. Shorter queries step down, where the extra walk would cost about what the levels it
-# skips do.
+# results are sorted by date, which skips the every-word ranking), it finds where to stop from one cheap
+# walk of the words' union (_most_matched: constant scores, ~9 ms at 1M), not one walk per level: 6-9
+# common words took 2-5 walks of 20-30 ms each at 1M. Shorter queries step down, where the levels the
+# walk would skip are few.
 RELAX_JUMP_FROM = 4
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
@@ -936,26 +937,18 @@ class SearchEngine:
     def _most_matched(
         self, searcher, words: list[Word], phrases: list[Phrase], filter_queries, most: int, bar: int
     ) -> int:
-        """Where relaxing may start: the most words (up to ``most``) that a page of papers could match,
-        read from one walk of the words' union instead of one walk per level.
-
-        Every plain word a paper matches adds at least WORD_BASE - IDF_BAND to its score, so if ``bar``
-        papers (the relaxing loop's: a page, at most 10) match m words or more, the page's last
-        score is at least that much m times: the level it gives is never below the one the loop stops at,
-        and no level above it passes the loop's bar, so starting there finds what stepping down from
-        ``most`` would. It can be above (bonuses push a score into the next band from ~6 words): the
-        loop then steps down from it as before. Words of other kinds (fields, wildcards) score otherwise:
-        no jump for them."""
-        if any(w.field != "all" or is_wildcard(w.text) for w in words):
+        """Where relaxing may start, from one cheap walk of the words' union instead of one walk per
+        level: the most words (up to ``most``) that ``bar`` papers match (the relaxing loop's bar: a
+        page, at most 10), read off the ``bar``-th best count of QueryBuilder.words_matched. That is
+        the level where stepping down from ``most`` stops, exactly. Words of other kinds (fields,
+        wildcards) are not counted that way: ``most`` for them."""
+        counting = self.builder.words_matched(words, phrases)
+        if counting is None:
             return most
-        union = with_filters(self.builder.plain(words, phrases, 1), filter_queries)
-        if union is None:
-            return most
-        hits = searcher.search(union, limit=bar, count=False).hits
+        hits = searcher.search(with_filters(counting, filter_queries), limit=bar, count=False).hits
         if len(hits) < bar:
             return 1  # no level but the last passes the bar: the loop would end there
-        # +0.5: tantivy's scores are float32, and rounding below a band's edge must not lose a level.
-        return max(1, min(most, int((float(hits[-1][0]) + 0.5) // (WORD_BASE - IDF_BAND))))
+        return max(1, min(most, int(float(hits[-1][0]) // COUNT_UNIT)))
 
     def _ranked(
         self,
