@@ -1288,7 +1288,6 @@ def test_counting_the_words_matched_agrees_with_every_relaxing_level(sample_engi
     _most_matched reads the level from): for every level k, the papers it counts k words or more for are
     exactly those ``plain(words, phrases, k)`` matches, with typo-tolerant words, a word being typed,
     words often written solid ("data set") and a phrase among them."""
-    from paperwire.search.keyword import COUNT_UNIT
     from paperwire.search.query import parse_query
 
     searcher = sample_engine.keyword.searcher()
@@ -1302,7 +1301,7 @@ def test_counting_the_words_matched_agrees_with_every_relaxing_level(sample_engi
         words, phrases = sample_engine._plain_parts(parsed.root)
         words = builder.with_solid_pairs(words)
         counted = searcher.search(builder.words_matched(words, phrases), limit=1000, count=False).hits
-        counts = {(a.segment_ord, a.doc): int(float(s) // COUNT_UNIT) for s, a in counted}
+        counts = {(a.segment_ord, a.doc): round(float(s)) for s, a in counted}
         assert len(counts) < 1000
         for k in range(1, len(words) + 1):
             plain = searcher.search(builder.plain(words, phrases, k), limit=1000, count=False).hits

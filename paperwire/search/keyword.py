@@ -56,9 +56,6 @@ BONUS = {
 }
 PHRASE_BONUS = {"title": 8.0, "abstract": 4.0}
 TIE_BREAK = 0.01  # BM25 scale: ties only
-# What each matched word scores in QueryBuilder.words_matched: far above the rarity it adds (at most 2 a
-# word, and a query of 500 characters has fewer than 500 words), so the count is the score's quotient.
-COUNT_UNIT = 1000.0
 # Typo tolerance like the best engines: 1 edit from 5 letters, 2 from 9 (a transposition is one edit).
 ONE_TYPO, TWO_TYPOS = 5, 9
 MIN_PREFIX = 2
@@ -940,27 +937,19 @@ class QueryBuilder:
 
     def words_matched(self, words: list[Word], phrases: list[Phrase]) -> Query | None:
         """Papers matching at least one of ``words`` (and every phrase), scored by how many of the words
-        they match: ``score // COUNT_UNIT`` is the number of clauses of ``plain(words, phrases, k)`` a
-        paper satisfies, and among papers matching as many, those matching rarer words come first (each
-        word adds its base's rarity, 0 to 2, on top of the unit). Cheap: constant scores and no bonus
-        clauses walk the union in about a third of the time ``plain(words, phrases, 1)`` takes
-        (docs/benchmarks.md). Plain words of any field only (no wildcards, no ``cat:``): None otherwise."""
+        they match: the number of clauses of ``plain(words, phrases, k)`` that a paper satisfies, each
+        word being the cheap query that matches the same papers (``_word_candidates``) under a constant
+        score of 1. Cheap: constant scores and no bonus clauses walk the union in about a third of the
+        time ``plain(words, phrases, 1)`` takes (docs/benchmarks.md). Words searched everywhere only (no
+        field prefix, no wildcard): None otherwise."""
         if any(w.field != "all" or is_wildcard(w.text) for w in words):
             return None
-        clauses: list[tuple[Occur, Query]] = []
-        for word in words:
-            parts = self._word_candidates(word, False)
-            if not parts:
-                continue
-            tokens = plain_tokens(word.text)
-            base = self.word_base(self.doc_freq(tokens[0])) if len(tokens) == 1 else WORD_BASE
-            rarity = (base - WORD_BASE + IDF_BAND) / IDF_BAND
-            clauses.append((Occur.Should, Query.const_score_query(_all(parts), COUNT_UNIT + rarity)))
-        if not clauses:
+        clauses = [_all(self._word_candidates(word, False)) for word in words]
+        union = [(Occur.Should, Query.const_score_query(q, 1.0)) for q in clauses if q is not None]
+        if not union:
             return None
-        union = Query.boolean_query(clauses)
         phrased = [(Occur.Must, Query.const_score_query(q, 0.0)) for q in map(self.phrase, phrases) if q]
-        return Query.boolean_query([(Occur.Must, union), *phrased]) if phrased else union
+        return Query.boolean_query([(Occur.Must, Query.boolean_query(union)), *phrased] if phrased else union)
 
     def _candidate(self, token: str, prefix: bool, in_title: bool) -> Query:
         """One token of the candidate query: its stem (BM25), or as an author, a typo or a prefix."""

@@ -28,7 +28,6 @@ from paperwire.search.highlight import Highlighter, Mark
 from paperwire.search.identifiers import Identifier, identifiers_in
 from paperwire.search.keyword import (
     BONUS,
-    COUNT_UNIT,
     IDF_BAND,
     ONE_TYPO,
     PHRASE_BONUS,
@@ -939,7 +938,7 @@ class SearchEngine:
     ) -> int:
         """Where relaxing may start, from one cheap walk of the words' union instead of one walk per
         level: the most words (up to ``most``) that ``bar`` papers match (the relaxing loop's bar: a
-        page, at most 10), read off the ``bar``-th best count of QueryBuilder.words_matched. That is
+        page, at most 10): the ``bar``-th best count of QueryBuilder.words_matched. That is
         the level where stepping down from ``most`` stops, exactly. Words of other kinds (fields,
         wildcards) are not counted that way: ``most`` for them."""
         counting = self.builder.words_matched(words, phrases)
@@ -948,7 +947,7 @@ class SearchEngine:
         hits = searcher.search(with_filters(counting, filter_queries), limit=bar, count=False).hits
         if len(hits) < bar:
             return 1  # no level but the last passes the bar: the loop would end there
-        return max(1, min(most, int(float(hits[-1][0]) // COUNT_UNIT)))
+        return max(1, min(most, round(float(hits[-1][0]))))
 
     def _ranked(
         self,
