@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.search import corpus_options, make_queries, percentile, read_into_page_cache  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
-from paperwire.search.embeddings import Embedder, get_embedder  # noqa: E402
+from paperwire.search.embeddings import Embedder, get_embedder, serving_threads  # noqa: E402
 from paperwire.search.keyword import KeywordIndex  # noqa: E402
 from paperwire.search.service import SearchEngine, model_thread  # noqa: E402
 from paperwire.search.vectors import VectorIndex  # noqa: E402
@@ -122,6 +122,8 @@ def main() -> None:
         help="the model that re-scores the candidates of described queries, as shipped ('none': off)",
     )
     args = parser.parse_args()
+    # The model's threads as `paperwire serve` sets them for one worker (the keyword side keeps a core).
+    os.environ.setdefault("PAPERWIRE_EMBED_THREADS", str(serving_threads(1)))
     work = args.workdir / str(args.n)
     if not (work / "index" / "keyword").exists():
         raise SystemExit(f"no corpus in {work}: run python bench/search.py --n {args.n} first")
@@ -144,7 +146,10 @@ def main() -> None:
     graph_file = next(vectors_dir.glob("graph-*.usearch"))
     print(f"# graph file: {graph_file.stat().st_size / 2**20:,.0f} MiB")
     embedder = get_embedder(args.model)
-    print(f"# query embedding: {args.model} on the CPU, {embedder.query_precision}")
+    print(
+        f"# query embedding: {args.model} on the CPU, {embedder.query_precision}, "
+        f"{os.environ['PAPERWIRE_EMBED_THREADS']} thread(s)"
+    )
     if embedder.dim != DIM:
         embedder = FirstDimensions(embedder, DIM)
     keyword_index = KeywordIndex(work / "index" / "keyword")

@@ -1162,9 +1162,11 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
             f"Mail (sign-in links) is written to the maildir {settings.maildir.resolve()}/new "
             "(set PAPERWIRE_SMTP_URL to send it)"
         )
-    # Each worker embeds queries on its own: more model threads than its share of the cores only makes
-    # the workers fight over them.
-    os.environ.setdefault("PAPERWIRE_EMBED_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
+    # Each worker embeds queries on its own, beside its keyword side: more model threads than its share
+    # of the cores less one only makes them fight (serving_threads).
+    from paperwire.search.embeddings import serving_threads
+
+    os.environ.setdefault("PAPERWIRE_EMBED_THREADS", str(serving_threads(workers)))
     uvicorn.run(
         "paperwire.web.app:create_app",
         factory=True,

@@ -459,9 +459,15 @@ def test_embed_backlog_killed_and_rerun_matches_uninterrupted_run(sqlite_store, 
 
 
 def test_model_threads_follow_the_serving_share(monkeypatch):
-    """`paperwire serve` gives each worker's model its share of the cores (PAPERWIRE_EMBED_THREADS);
-    without it the model uses every core (batch embedding)."""
+    """`paperwire serve` gives each worker's model its share of the cores less the one its keyword side
+    searches on meanwhile (PAPERWIRE_EMBED_THREADS); without it the model uses every core (batch
+    embedding)."""
     import torch
+
+    from paperwire.search.embeddings import serving_threads
+
+    assert [serving_threads(w, cores=2) for w in (1, 2, 4)] == [1, 1, 1]
+    assert [serving_threads(w, cores=8) for w in (1, 2, 4, 8)] == [7, 3, 1, 1]
 
     before = torch.get_num_threads()
     try:

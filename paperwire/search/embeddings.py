@@ -107,9 +107,19 @@ class ModelUnavailable(RuntimeError):
     """A model's files are missing or damaged (the message says which package to install)."""
 
 
+def serving_threads(workers: int, cores: int | None = None) -> int:
+    """Model threads for each of ``workers`` processes serving searches: its share of the cores less the
+    one its keyword side takes, at least one. A hybrid search embeds the query on the model's thread
+    while the keyword side searches, so a model on every core of the share fights the keyword side for
+    one of them: at 3M on 2 cores, hybrid p95 46.7 ms with 2 model threads, 29.2 with 1 (keyword
+    queries; typo 57.6 -> 41.9, docs/benchmarks.md)."""
+    share = (cores or os.cpu_count() or 1) // max(1, workers)
+    return max(1, share - 1)
+
+
 def _use_threads(torch) -> None:  # noqa: ANN001
-    """`paperwire serve` sets PAPERWIRE_EMBED_THREADS to each worker's share of the cores; batch jobs
-    use them all."""
+    """`paperwire serve` sets PAPERWIRE_EMBED_THREADS to each worker's serving threads
+    (serving_threads); batch jobs use every core."""
     threads = os.environ.get("PAPERWIRE_EMBED_THREADS", "")
     torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1)
 
