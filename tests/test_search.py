@@ -897,29 +897,6 @@ def test_a_last_word_typed_whole_completes_only_to_words_not_much_rarer(tmp_path
     assert ids(engine.search("spin fermi", mode="keyword", relax=False, as_you_type=False)) == ["2404.00101"]
 
 
-def test_a_few_letters_being_typed_complete_to_every_word_they_begin(tmp_path, sqlite_store):
-    """A short prefix that is no word typed whole ("zq") completes to every word that begins with it,
-    from the index's field of prefixes, not only to its commonest completions (PREFIX_COMPLETIONS is
-    64 here: 66 commoner words begin with "zq"); a completion in the title still ranks above one in the
-    abstract."""
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    common = [f"zq{a}{b}" for a in letters[:3] for b in letters][:66]
-    papers = [
-        p(f"2405.{i * 3 + k:05d}", f"Spin waves in {word}", "spin dynamics")
-        for i, word in enumerate(common)
-        for k in range(3)
-    ]
-    papers += [
-        p("2405.01000", "Spin waves in zqzzy crystals", "spin dynamics"),
-        p("2405.01001", "Spin waves in crystals", "spin dynamics of zqzzy"),
-        p("2405.01002", "Spin waves in a zq lattice", "spin dynamics"),
-    ]
-    engine = engine_over(tmp_path, sqlite_store, papers)
-    assert engine.search("spin zq", mode="keyword", relax=False).total == len(papers)
-    assert ids(engine.search("crystals zq", mode="keyword", relax=False)) == ["2405.01000", "2405.01001"]
-    assert ids(engine.search("spin zqzz", mode="keyword", relax=False)) == ["2405.01000", "2405.01001"]
-
-
 def test_uncounted_search_ranks_the_same_and_its_total_is_a_lower_bound(tmp_path, sqlite_store, monkeypatch):
     """count=False (the Hugging Face API, digests) skips counting matches beyond what the ranking reads:
     the same hits in the same order, whether every match is a candidate or the candidates are cut (a lone

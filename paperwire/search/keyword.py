@@ -32,11 +32,10 @@ from paperwire.store import Store, StoredPaper
 
 log = logging.getLogger("paperwire.search")
 # 3: the "updated" fast field (sort by newest version); 4: the "key" fast field; 5: hyphenated words also
-# indexed joined (compounds_of); 6: Greek letters indexed by name, formulas' subscripts joined (searchable);
-# 7: the words' short prefixes (text_prefix, title_prefix)
-SCHEMA_VERSION = 7
+# indexed joined (compounds_of); 6: Greek letters indexed by name, formulas' subscripts joined (searchable)
+SCHEMA_VERSION = 6
 STATE_FILE = "paperwire-index.json"
-STEM, PLAIN, WORDS = "pw_stem", "pw_plain", "pw_words"
+STEM, PLAIN = "pw_stem", "pw_plain"
 
 # Per-word scores (see module docstring). WORD_BASE dwarfs every bonus so coverage decides first.
 WORD_BASE = 100.0
@@ -96,8 +95,6 @@ def _analyzer(stem: bool) -> tantivy.TextAnalyzer:
 
 STEM_ANALYZER = _analyzer(stem=True)
 PLAIN_ANALYZER = _analyzer(stem=False)
-# Text that is already a list of tokens (word_prefixes): split at spaces, nothing else.
-WORDS_ANALYZER = TextAnalyzerBuilder(Tokenizer.whitespace()).build()
 
 
 def plain_tokens(text: str) -> list[str]:
@@ -242,21 +239,6 @@ def compounds_of(text: str) -> str:
     return " ".join(dict.fromkeys(out))
 
 
-# A word being typed is completed from the field of prefixes where it has at most this many letters
-# (Elasticsearch's index_prefixes does the same, 2 to 5 by default): at 3M papers the commonest
-# completions of "pro" or "the" hold millions of postings, which a set of terms reads whole on every
-# query, where one prefix's posting list is skipped through like any word's.
-INDEXED_PREFIX = 5
-PREFIX_FIELDS = {"text_plain": "text_prefix", "title_plain": "title_prefix"}
-
-
-def word_prefixes(words: Iterable[str]) -> set[str]:
-    """The prefixes of ``words`` that a word being typed may be: from MIN_PREFIX to INDEXED_PREFIX
-    letters, each shorter than its word (a word typed whole matches as itself)."""
-    words = words if isinstance(words, (set, frozenset, list, tuple)) else list(words)
-    return {word[:end] for end in range(MIN_PREFIX, INDEXED_PREFIX + 1) for word in words if len(word) > end}
-
-
 def stem_of(token: str) -> str:
     """The index's stem of one token; cached, since highlighting asks for the same words again and again."""
     stem = _STEMS.get(token)
@@ -282,10 +264,6 @@ def build_schema() -> tantivy.Schema:
     # Title and abstract together: which papers contain a word anywhere (see QueryBuilder._anywhere).
     sb.add_text_field("text", tokenizer_name=STEM, index_option="basic")
     sb.add_text_field("text_plain", tokenizer_name=PLAIN, index_option="basic")
-    # The words' short prefixes (word_prefixes): a word being typed from a few letters is one posting list
-    # (see QueryBuilder._prefix).
-    sb.add_text_field("text_prefix", tokenizer_name=WORDS, index_option="basic")
-    sb.add_text_field("title_prefix", tokenizer_name=WORDS, index_option="basic")
     sb.add_text_field("authors", tokenizer_name=PLAIN, index_option="position")
     # Categories lower-cased, whole (cs.cl) and by archive (cs), so cs.* is one term lookup.
     sb.add_text_field("category", tokenizer_name="raw")
@@ -333,7 +311,6 @@ class KeywordIndex:
         self.index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
         self.index.register_tokenizer(STEM, STEM_ANALYZER)
         self.index.register_tokenizer(PLAIN, PLAIN_ANALYZER)
-        self.index.register_tokenizer(WORDS, WORDS_ANALYZER)
         self._meta_mtime = self._meta_stamp()
         # Document frequencies of words in the commit searched now (doc_freq), emptied on reload.
         self._doc_freqs: dict[tuple[str, str], int] = {}
@@ -453,11 +430,6 @@ class KeywordIndex:
         if title_compounds or abstract_compounds:
             for name in ("text", "text_plain"):
                 doc.add_text(name, f"{title_compounds} {abstract_compounds}")
-        title_words = set(PLAIN_ANALYZER.analyze(f"{title} {title_compounds}"))
-        abstract_words = set(PLAIN_ANALYZER.analyze(f"{abstract} {abstract_compounds}"))
-        title_prefixes = word_prefixes(title_words)
-        doc.add_text("title_prefix", " ".join(title_prefixes))
-        doc.add_text("text_prefix", " ".join(title_prefixes | word_prefixes(abstract_words - title_words)))
         for author in p.authors:
             doc.add_text("authors", author.name)
         for category in p.categories:
@@ -841,10 +813,7 @@ class QueryBuilder:
         Completions with the typed word's own stem are left out: every query that asks for a prefix also
         asks for that stem, with a bonus at least as high, so they would change no score, and their
         posting lists are the longest ("model" completes to "models", "modeling", "modeled": a third of
-        a million postings at a million papers, each read whole).
-
-        A few letters that are no word typed whole ("pro", "the", "quan") are every completion at
-        once: the field of prefixes holds them in one posting list (INDEXED_PREFIX)."""
+        a million postings at a million papers, each read whole)."""
         if self.searcher is None:
             return Query.fuzzy_term_query(self.schema, field, prefix, distance=0, prefix=True)
         stem = stem_of(prefix)
@@ -856,12 +825,6 @@ class QueryBuilder:
         ]
         if not completions:
             return None
-        indexed = PREFIX_FIELDS.get(field)
-        if indexed is not None and len(prefix) <= INDEXED_PREFIX and as_typed < TRUSTED_WORD_DF:
-            # No word typed whole (nor one that only a few papers have: "pro" of "pro-inflammatory"), so
-            # no completion is too rare to count. The completions that share the typed letters' stem come
-            # along; the stem's clause scores them as high, so they change no score.
-            return Query.term_query(self.schema, indexed, prefix)
         return Query.term_set_query(self.schema, field, completions)
 
     def phrase(self, phrase: Phrase) -> Query | None:
