@@ -1236,11 +1236,12 @@ def long_queries(engine: SearchEngine, n: int = 40) -> list[str]:
 
 def test_long_queries_relax_in_fewer_walks_to_the_same_results(sample_engine, monkeypatch):
     """A long query that no page of papers matches whole finds where relaxing stops from one walk of its
-    words' union (_most_matched) rather than trying one word fewer at a time; the results, totals and
-    the relaxed flag are those of stepping down, whatever the page size, count, filter or sort."""
+    words' union (_most_matched) rather than trying one word fewer at a time, and ranks only the papers
+    that walk saw reach the level (_among) where it saw them all; the results, totals and the relaxed
+    flag are those of stepping down, whatever the page size, count, filter or sort."""
     from paperwire.search import service
 
-    walks = {"levels": 0}
+    walks = {"levels": 0, "among": 0}
     run = service.SearchEngine._run
 
     def counted(*args, **kwargs):
@@ -1255,9 +1256,15 @@ def test_long_queries_relax_in_fewer_walks_to_the_same_results(sample_engine, mo
         return most_matched(self, *args, **kwargs)
 
     monkeypatch.setattr(service.SearchEngine, "_most_matched", counted_union)
+    among = service.SearchEngine._among
+
+    def counted_among(self, *args, **kwargs):
+        walks["among"] += 1
+        return among(self, *args, **kwargs)
+
+    monkeypatch.setattr(service.SearchEngine, "_among", counted_among)
     filters = Filters(categories=["cs.*"])
     queries = long_queries(sample_engine)
-    jumped = []
     cases = [
         {"per_page": 10},
         {"per_page": 5},
@@ -1267,20 +1274,28 @@ def test_long_queries_relax_in_fewer_walks_to_the_same_results(sample_engine, mo
         {"per_page": 10, "sort": "date"},
         {"per_page": 10, "as_you_type": True},  # the last word a prefix too
     ]
-    for jump in (True, False):
-        monkeypatch.setattr(service, "RELAX_JUMP_FROM", 4 if jump else 10**6)
-        walks["levels"] = 0
+    runs = {}
+    # Jumping with the level's papers ranked alone; jumping where the counting walk reads too few hits
+    # to hold the level (10: the level's walk instead); stepping down one word at a time.
+    for name, jump_from, level_ids in (("ids", 4, 1000), ("walk", 4, 10), ("step", 10**6, 1000)):
+        monkeypatch.setattr(service, "RELAX_JUMP_FROM", jump_from)
+        monkeypatch.setattr(service, "LEVEL_IDS", level_ids)
+        walks.update(levels=0, among=0)
         results = [
             (r.total, [h.id for h in r.hits], r.relaxed)
             for q in queries
             for case in cases
             for r in [sample_engine.search(q, mode="keyword", **{"as_you_type": False, **case})]
         ]
-        jumped.append((results, walks["levels"]))
-    (with_jump, jump_walks), (stepping, step_walks) = jumped
-    assert with_jump == stepping
+        runs[name] = (results, dict(walks))
+    stepping, step_walks = runs["step"]
+    assert runs["ids"][0] == stepping
+    assert runs["walk"][0] == stepping
     assert sum(relaxed for _, _, relaxed in stepping) > len(stepping) // 2  # most did relax
-    assert jump_walks < step_walks * 0.6, (jump_walks, step_walks)
+    assert runs["ids"][1]["levels"] < step_walks["levels"] * 0.6, (runs["ids"][1], step_walks)
+    # The level's papers were ranked alone in most searches, and never where the walk read 10 hits.
+    assert runs["ids"][1]["among"] > len(stepping) // 2, runs["ids"][1]
+    assert runs["walk"][1]["among"] < runs["ids"][1]["among"] // 4, runs["walk"][1]
 
 
 def test_counting_the_words_matched_agrees_with_every_relaxing_level(sample_engine):
