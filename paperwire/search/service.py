@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import threading
@@ -99,6 +100,9 @@ RELAX_JUMP_FROM = 4
 # those are ranked (service._among), not the level's walk over the union of the words' postings: at 3M
 # 26.3 / 60.0 ms p50 / p95 for 98.5 / 200.9, the same ranking and scores for 100 of 100 queries.
 LEVEL_IDS = 1000
+# Look up a query's nearest papers as soon as its vector is ready, beside the keyword side (False: after
+# it, as before; for benchmarks that compare the two).
+NEAREST_EARLY = True
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
 # Searches remembered per index generation (a new commit or new vectors start afresh), and for how long
@@ -225,6 +229,21 @@ _MODEL_THREAD_NAME = "embed-query"
 _model_thread_pool: ThreadPoolExecutor | None = None
 _model_thread_lock = threading.Lock()
 _this_thread = threading.local()  # .embeds_queries is True on the model's thread only
+
+
+_lookup_pool: ThreadPoolExecutor | None = None
+
+
+def lookup_threads() -> ThreadPoolExecutor:
+    """Threads that look up a query's nearest papers as soon as its vector is ready, while the keyword
+    side still searches: not the model's thread, which the next query's embedding waits for."""
+    global _lookup_pool
+    with _model_thread_lock:
+        if _lookup_pool is None:
+            _lookup_pool = ThreadPoolExecutor(
+                max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="paperwire-nearest"
+            )
+        return _lookup_pool
 
 
 def _mark_model_thread() -> None:
@@ -670,15 +689,17 @@ class SearchEngine:
         # The model reads the query as typed, its typos and unfinished last word fixed from the index's
         # words: on the other core, while the keyword side searches. A fix the index's words cannot
         # give (two typos in a word) is taken from the keyword hits, after the search.
-        early = self._embed_soon(text, unknown, searcher)
+        early, early_nearest = self._embed_soon(text, unknown, searcher, filter_queries, window)
         result, relaxed = self._plain(
             searcher, root, filter_queries, "relevance", 0, window, relax=True, count=count
         )
         keyword_ids = self.keyword.ids(searcher, result.hits)
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
         fixed_early = early.result()
+        pairs = None
         if fixed_early is not None:
             fixes, qvec = fixed_early
+            pairs = early_nearest.result()
         else:
             fixes = self._fixes(unknown, keyword_ids[:CORRECTION_HITS])
             qvec = self._query_vector(_with_fixes(text, fixes))
@@ -693,7 +714,8 @@ class SearchEngine:
             if len(words) < RESCORE_MIN_WORDS or any(share > KEYWORD_MIN_SHARE for share in shares.values())
             else self._rescore_soon(_with_fixes(text, fixes))
         )
-        pairs = self._nearest(searcher, qvec, filter_queries, window)
+        if pairs is None:
+            pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
         unscored = [pid for pid in keyword_ids if pid not in cosines]
         cosines.update(dict.fromkeys(unscored))
@@ -728,16 +750,39 @@ class SearchEngine:
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
         return ranked, total, relaxed, _with_fixes(text, spelling) if spelling else None
 
-    def _embed_soon(self, text: str, unknown: list[_Unknown], searcher) -> Future:
+    def _embed_soon(
+        self, text: str, unknown: list[_Unknown], searcher, filter_queries, window: int
+    ) -> tuple[Future, Future]:
         """The fixes of the ``unknown`` tokens of ``text`` from the index's words (see _fixes_from_terms)
-        and the query vector of the text so fixed, being computed on the model's thread; None from it
-        when a token has no such fix."""
+        and the query vector of the text so fixed, being computed on the model's thread (None from it
+        when a token has no such fix); and the ``window`` papers nearest to that vector, looked up as
+        soon as it is ready (None without it). Both while the keyword side searches: at 3M a prefix
+        or a long query keeps it busy for longer than the embedding takes."""
 
         def embed() -> tuple[dict[str, str], np.ndarray] | None:
             fixes = self._fixes_from_terms(searcher, unknown)
             return None if fixes is None else (fixes, self._query_vector(_with_fixes(text, fixes)))
 
-        return model_thread().submit(embed)
+        embedded = model_thread().submit(embed)
+        nearest: Future = Future()
+
+        def look_up(qvec: np.ndarray) -> None:
+            try:
+                nearest.set_result(self._nearest(searcher, qvec, filter_queries, window))
+            except BaseException as exc:  # noqa: BLE001 - raised again where the result is read
+                nearest.set_exception(exc)
+
+        def when_embedded(done: Future) -> None:
+            if done.exception() is not None or done.result() is None:
+                nearest.set_result(None)  # the caller reads the embedding's error, or embeds later
+            else:
+                lookup_threads().submit(look_up, done.result()[1])
+
+        if NEAREST_EARLY:
+            embedded.add_done_callback(when_embedded)
+        else:
+            nearest.set_result(None)
+        return embedded, nearest
 
     @staticmethod
     def _fixes_from_terms(searcher, unknown: list[_Unknown]) -> dict[str, str] | None:
