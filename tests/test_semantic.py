@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -284,6 +285,30 @@ def test_query_embeddings_are_remembered_across_index_changes(engine, sqlite_sto
     engine.vector_cache_size = engine.result_cache_size = 0
     engine.search("robot shaping clay", mode="semantic")
     assert calls[-1] == "robot shaping clay" and len(calls) == 3
+
+
+def test_hybrid_looks_up_the_nearest_papers_while_the_keyword_side_searches(engine, monkeypatch):
+    """The query's nearest papers are looked up as soon as its vector is ready, not after the keyword
+    side: here the keyword side waits until the lookup has run, and the results are those it gives."""
+    looked_up = threading.Event()
+    nearest = engine._nearest
+
+    def noting(*args):
+        looked_up.set()
+        return nearest(*args)
+
+    plain = engine._plain
+    waited = []
+
+    def waiting(*args, **kwargs):
+        waited.append(looked_up.wait(timeout=10))
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_nearest", noting)
+    monkeypatch.setattr(engine, "_plain", waiting)
+    result = engine.search("neutrino reactor", mode="hybrid")
+    assert waited == [True]
+    assert result.mode == "hybrid" and "2401.10002" in ids(result)
 
 
 def with_cosines(engine, monkeypatch, cosines: dict[str, float]) -> None:
