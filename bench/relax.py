@@ -74,10 +74,7 @@ def main() -> None:
             timings[way].append((time.perf_counter() - started) * 1000)
             found[way] = (result.total, [(h.id, h.score) for h in result.hits], result.relaxed)
         results = list(found.values())
-        same += all(
-            [i for i, _ in r[1]] == [i for i, _ in results[0][1]] and r[::2] == results[0][::2]
-            for r in results
-        )
+        same += len({(total, tuple(i for i, _ in hits), relaxed) for total, hits, relaxed in results}) == 1
         same_but_ties += all(agree_but_ties(r, results[0]) for r in results)
     service.RELAX_JUMP_FROM, service.LEVEL_IDS = next(iter(WAYS.values()))
     base = percentile(timings["a word at a time"], 0.95)

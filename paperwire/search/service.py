@@ -976,9 +976,11 @@ class SearchEngine:
                 searcher, words, phrases, filter_queries, need_first, bar
             )
         for at_least in range(need_first, 0, -1):
-            q = self.builder.plain(words, phrases, at_least)
-            if level_ids and at_least == need_first and q is not None:
-                q = self._among(level_ids, self.builder.plain(words, phrases, 1))
+            # The level's papers ranked alone: any one word lets them through, as they all reach it.
+            alone = bool(level_ids) and at_least == need_first
+            q = self.builder.plain(words, phrases, 1 if alone else at_least)
+            if alone and q is not None:
+                q = self._among(level_ids, q)
             q = with_filters(q, filter_queries)
             result = self._run(searcher, q, sort, offset, per_page, ascending, count)
             matches = result.count if count else offset + len(result.hits)
