@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -1326,3 +1327,140 @@ def test_counting_the_words_matched_agrees_with_every_relaxing_level(sample_engi
             )
             checked += bool(plain)
     assert checked > 30  # levels that matched papers, not only empty ones
+
+
+def title_word_queries(engine: SearchEngine) -> list[str]:
+    """Two and three of the sample's commonest title words, and an author's surname with one: queries
+    that many papers have in their titles, some whole."""
+    from collections import Counter
+
+    from paperwire.search.keyword import STOPWORDS
+
+    with engine.store.engine.connect() as conn:
+        rows = list(conn.exec_driver_sql("SELECT title, authors FROM papers ORDER BY id"))
+    counts = Counter(
+        w
+        for title, _ in rows
+        for w in {w.lower() for w in title.split()}
+        if w.isalpha() and w not in STOPWORDS
+    )
+    common = [w for w, _ in counts.most_common(12)]
+    rng = random.Random(3)
+    queries = [f"{a} {b}" for i, a in enumerate(common) for b in common[i + 1 :]]
+    queries += [" ".join(rng.sample(common, 3)) for _ in range(15)]
+    names = [a["name"].split() for _, authors in rows for a in json.loads(authors)[:1]]
+    surnames = sorted({name[-1].lower() for name in names if name and name[-1].isalpha()})
+    queries += [f"{rng.choice(surnames)} {rng.choice(common)}" for _ in range(10)]
+    queries += ["languag models", "large langauge model", "models for"]  # typos, a stop word being typed
+    return queries
+
+
+def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monkeypatch):
+    """Where many papers have every word in the title, the ranking looks among them alone
+    (SearchEngine._title_first) and counts the matches beside it; the results, scores, totals and the
+    relaxed flag are those of ranking every match, whatever the page, count, filter or the word being
+    typed. The sample is small, so the tier is tried whatever the papers expected in it, for pages of
+    a few hits (RESCORE_WINDOW 3)."""
+    from paperwire.search import keyword, service
+
+    monkeypatch.setattr(service, "RESCORE_WINDOW", 3)
+    outcomes = {"tier": 0, "every match": 0}
+    title_first = service.SearchEngine._title_first
+
+    def watched(self, *args, **kwargs):
+        hits, counting = title_first(self, *args, **kwargs)
+        outcomes["tier" if hits is not None else "every match"] += 1
+        return hits, counting
+
+    monkeypatch.setattr(service.SearchEngine, "_title_first", watched)
+    cases = [
+        {"per_page": 3},
+        {"per_page": 3, "as_you_type": True},
+        {"per_page": 2, "page": 2},
+        {"per_page": 3, "count": False},
+        {"per_page": 3, "filters": Filters(categories=["cs.*"])},
+    ]
+    queries = title_word_queries(sample_engine)
+    runs = {}
+    for name, margin in (("tier", 0.0), ("every match", float("inf"))):
+        monkeypatch.setattr(keyword, "TITLE_TIER_MARGIN", margin)
+        outcomes.update({"tier": 0, "every match": 0})
+        runs[name] = (
+            [
+                (r.total, [(h.id, round(h.score, 4)) for h in r.hits], r.relaxed)
+                for q in queries
+                for case in cases
+                for r in [sample_engine.search(q, mode="keyword", **{"as_you_type": False, **case})]
+            ],
+            dict(outcomes),
+        )
+    assert runs["tier"][0] == runs["every match"][0]
+    assert runs["every match"][1]["tier"] == 0
+    # The tier gave the results in many searches and fell short (too few papers, or a paper outside it
+    # could score as high) in others.
+    assert runs["tier"][1]["tier"] > 40, runs["tier"][1]
+    assert runs["tier"][1]["every match"] > 40, runs["tier"][1]
+
+
+def test_no_paper_outside_the_title_tier_scores_above_its_bound(sample_engine):
+    """QueryBuilder.title_tier's ``above``: the best a paper lacking some word in its title scores in the
+    ranking query, with words that are also authors' names, typo-tolerant words and a word being typed;
+    and the papers with a title bonus for every word are all in the tier."""
+    from tantivy import Occur, Query
+
+    from paperwire.search.query import parse_query
+
+    searcher = sample_engine.keyword.searcher()
+    builder = sample_engine.builder
+    builder.searcher = searcher
+    margins = []
+    for text in title_word_queries(sample_engine):
+        for typed in (False, True):
+            words, phrases = sample_engine._plain_parts(parse_query(text, as_you_type=typed).root)
+            words = builder.with_solid_pairs(words)
+            tier = builder.title_tier(words, phrases, 0)
+            if tier is None:
+                continue
+            q, _ = builder.ranking(words, phrases)
+            outside = Query.boolean_query([(Occur.Must, q), (Occur.MustNot, tier.query)])
+            best = searcher.search(outside, limit=1, count=False).hits
+            if best:
+                assert float(best[0][0]) <= tier.above, text
+                margins.append(tier.above - float(best[0][0]))
+    assert len(margins) > 50
+    assert min(margins) < 1.0  # a bound some paper comes near, not one too high to ever hold
+
+
+def test_counting_apart_adds_up_to_the_matches(sample_engine):
+    """QueryBuilder.counted_apart splits the matches of candidates() by the ways one word matches:
+    the parts are disjoint and together are every match, for words being typed, typos, authors' names
+    and words also written solid."""
+    from tantivy import Occur, Query
+
+    from paperwire.search.query import parse_query
+
+    searcher = sample_engine.keyword.searcher()
+    builder = sample_engine.builder
+    builder.searcher = searcher
+
+    def count(q) -> int:
+        return searcher.search(Query.const_score_query(q, 0.0), limit=1, count=True).count
+
+    split = tried = 0
+    queries = [*title_word_queries(sample_engine), "data set lang", "fine tuning transfomer mod"]
+    queries += ["graph neural net", "data", "deep learning imag", "language agent", "vision transf"]
+    queries += [f"model {typed}" for typed in ("graph", "data", "large", "singl", "star", "wave", "under")]
+    for text in queries:
+        words, phrases = sample_engine._plain_parts(parse_query(text, as_you_type=True).root)
+        words = builder.with_solid_pairs(words)
+        parts = builder.counted_apart(words, phrases)
+        if parts is None:
+            continue
+        every = builder.candidates(words, phrases)
+        assert sum(count(p) for p in parts) == count(every), text
+        for p in parts:
+            assert count(Query.boolean_query([(Occur.Must, p), (Occur.Must, every)])) == count(p), text
+        tried += 1
+        split += sum(1 for p in parts if count(p)) > 1
+    assert tried >= 20
+    assert split >= 7, split  # where two ways both matched papers

@@ -236,12 +236,13 @@ _lookup_pool: ThreadPoolExecutor | None = None
 
 def lookup_threads() -> ThreadPoolExecutor:
     """Threads that look up a query's nearest papers as soon as its vector is ready, while the keyword
-    side still searches: not the model's thread, which the next query's embedding waits for."""
+    side still searches (not the model's thread, which the next query's embedding waits for), and count
+    a ranking's matches while the ranking looks among the papers with every word in the title."""
     global _lookup_pool
     with _model_thread_lock:
         if _lookup_pool is None:
             _lookup_pool = ThreadPoolExecutor(
-                max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="paperwire-nearest"
+                max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="paperwire-lookup"
             )
         return _lookup_pool
 
@@ -1043,14 +1044,46 @@ class SearchEngine:
         q, score_offset = one
         in_a_row = self.builder.words_in_a_row(words, "abstract")
         limit = offset + per_page if in_a_row is None else max(offset + per_page, RESCORE_WINDOW)
-        result = searcher.search(with_filters(q, filter_queries), limit=limit, count=count)
-        total = result.count if count else len(result.hits)
+        found, counting = self._title_first(searcher, words, phrases, q, filter_queries, limit, count)
+        if found is None:
+            # Where the count is under way already, the ranking query need not count again.
+            result = searcher.search(
+                with_filters(q, filter_queries), limit=limit, count=count and counting is None
+            )
+            found = result.hits
+            total = result.count if count and counting is None else len(found)
+        else:
+            total = len(found)
+        if counting is not None:
+            total = counting.result()
         if may_relax and offset == 0 and total < min(per_page, 10):
             return Found([], total, ranked=False)
-        hits = [(float(score) + score_offset, address) for score, address in result.hits]
+        hits = [(float(score) + score_offset, address) for score, address in found]
         if in_a_row is not None and len(hits) > 1:
             hits = self._rescored(searcher, hits, in_a_row)
         return Found(hits[offset : offset + per_page], total)
+
+    def _title_first(
+        self, searcher, words, phrases, q: tantivy.Query, filter_queries, limit: int, count: bool
+    ) -> tuple[list | None, Future | None]:
+        """The first ``limit`` hits of the ranking query ``q``, from the papers with every word in the
+        title alone where that is sure to give the same hits (QueryBuilder.title_tier; None where it is
+        not: ``q`` ranks every match then), and the total being counted meanwhile on another thread,
+        by intersections that read no scores (QueryBuilder.counted_apart; None where not counted)."""
+        tier = self.builder.title_tier(words, phrases, limit)
+        if tier is None:
+            return None, None
+        counting = None
+        if count:
+            parts = self.builder.counted_apart(words, phrases) or [self.builder.candidates(words, phrases)]
+            parts = [with_filters(q, filter_queries) for q in parts if q is not None]
+            counting = lookup_threads().submit(_count, searcher, parts)
+        in_title = tantivy.Query.const_score_query(tier.query, 0.0)
+        restricted = tantivy.Query.boolean_query([(tantivy.Occur.Must, in_title), (tantivy.Occur.Must, q)])
+        hits = searcher.search(with_filters(restricted, filter_queries), limit=limit, count=False).hits
+        if len(hits) < limit or float(hits[-1][0]) <= tier.above:
+            return None, counting
+        return hits, counting
 
     def _rescored(self, searcher, hits: list, in_a_row: tantivy.Query) -> list:
         """``hits`` with the first RESCORE_WINDOW re-ordered by the abstract's phrase bonus, looked up
@@ -1188,6 +1221,14 @@ _default: SearchEngine | None = None
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _count(searcher, queries: list[tantivy.Query]) -> int:
+    """How many papers match ``queries`` (disjoint), without scoring them."""
+    return sum(
+        searcher.search(tantivy.Query.const_score_query(q, 0.0), limit=1, count=True).count or 0
+        for q in queries
+    )
 
 
 def _sort_value(paper: StoredPaper, sort: str) -> float | datetime:
