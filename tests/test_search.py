@@ -1464,3 +1464,17 @@ def test_counting_apart_adds_up_to_the_matches(sample_engine):
         split += sum(1 for p in parts if count(p)) > 1
     assert tried >= 20
     assert split >= 7, split  # where two ways both matched papers
+
+
+def test_title_tier_expects_a_word_being_typed_in_titles_by_its_completions(sample_engine):
+    """A prefix's own stem is in no title ("qua"), its completions in many ("quantum"): the papers
+    expected in the tier count the completions, or a word being typed would never look there first."""
+    from paperwire.search.query import parse_query
+
+    builder = sample_engine.builder
+    builder.searcher = sample_engine.keyword.searcher()
+    words, phrases = sample_engine._plain_parts(parse_query("test qua", as_you_type=True).root)
+    tier = builder.title_tier(words, phrases, 1)
+    assert tier is not None and tier.expected >= 2
+    whole, _ = sample_engine._plain_parts(parse_query("test qua", as_you_type=False).root)
+    assert builder.title_tier(whole, [], 1) is None  # "qua" typed whole: in no title

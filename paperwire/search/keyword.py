@@ -836,16 +836,20 @@ class QueryBuilder:
         a million postings at a million papers, each read whole)."""
         if self.searcher is None:
             return Query.fuzzy_term_query(self.schema, field, prefix, distance=0, prefix=True)
+        completions = [term for term, _ in self._completions(field, prefix)]
+        if not completions:
+            return None
+        return Query.term_set_query(self.schema, field, completions)
+
+    def _completions(self, field: str, prefix: str) -> list[tuple[str, int]]:
+        """The completions _prefix asks for, with their document frequencies in ``field``."""
+        if self.searcher is None:
+            return []
         stem = stem_of(prefix)
         terms = self.searcher.terms_with_prefix(field, prefix, limit=PREFIX_COMPLETIONS)
         # A stop word is no word to stop at: "modular for" is "modular forms" being typed.
         as_typed = 0 if prefix in STOPWORDS else next((df for term, df in terms if term == prefix), 0)
-        completions = [
-            term for term, df in terms if stem_of(term) != stem and df >= as_typed * COMPLETION_SHARE
-        ]
-        if not completions:
-            return None
-        return Query.term_set_query(self.schema, field, completions)
+        return [(t, df) for t, df in terms if stem_of(t) != stem and df >= as_typed * COMPLETION_SHARE]
 
     def phrase(self, phrase: Phrase) -> Query | None:
         fields = ("title", "abstract") if phrase.field == "all" else (phrase.field,)
@@ -1091,7 +1095,10 @@ class QueryBuilder:
             for token, prefix in tokens_as_typed(word):
                 part = self._ranked_token(token, prefix)
                 most += (0.0 if part.offset else part.best) + best_in_title + largest_tie_break
-                expected *= (self.doc_freq(stem_of(token), "title") or 0) / n
+                in_titles = self.doc_freq(stem_of(token), "title") or 0
+                if prefix:  # or a completion: at most the sum (a title may have several)
+                    in_titles += sum(df for _, df in self._completions("title_plain", token))
+                expected *= min(n, in_titles) / n
         if expected < TITLE_TIER_MARGIN * hits:
             return None
         in_title = self.candidates(words, phrases, in_title=True)
