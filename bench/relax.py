@@ -18,9 +18,6 @@ tied papers change places.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -29,12 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.hybrid import described_queries  # noqa: E402
-from bench.search import corpus_options, percentile, read_into_page_cache  # noqa: E402
+from bench.search import open_corpus, percentile  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search import service  # noqa: E402
-from paperwire.search.keyword import KeywordIndex  # noqa: E402
-from paperwire.search.service import SearchEngine  # noqa: E402
-from paperwire.store import Store  # noqa: E402
 
 # (RELAX_JUMP_FROM, LEVEL_IDS) for each way of relaxing
 WAYS = {
@@ -45,21 +39,7 @@ WAYS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    corpus_options(parser)
-    args = parser.parse_args()
-    work = args.workdir / str(args.n)
-    if not (work / "index" / "keyword").exists():
-        raise SystemExit(f"no corpus in {work}: run python bench/search.py --n {args.n} first")
-    store = Store.open(f"sqlite:///{work / 'paperwire.db'}")
-    engine = SearchEngine(store, KeywordIndex(work / "index" / "keyword"))
-    engine.result_cache_size = 0  # time the search, not the result cache
-    print(
-        f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; N = {args.n:,}"
-    )
-    read_into_page_cache(work / "paperwire.db", work / "index" / "keyword")
+    engine, args = open_corpus(__doc__)
     queries = described_queries(CorpusModel(seed=1), args.queries)
     for text in queries[:20]:  # warm tantivy's caches, as a running server would be
         engine.search(text, mode="keyword")

@@ -136,6 +136,28 @@ def time_queries(engine: SearchEngine, queries: list[str]) -> tuple[list[float],
     return ours, raw
 
 
+def open_corpus(description: str) -> tuple[SearchEngine, argparse.Namespace]:
+    """For a bench on the corpus bench/search.py built: the command line (corpus_options) and the keyword
+    engine over that corpus, with no result cache (the searches are timed, not the cache), its store and
+    index read into the page cache; prints the machine line first."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    corpus_options(parser)
+    args = parser.parse_args()
+    work = args.workdir / str(args.n)
+    if not (work / "index" / "keyword").exists():
+        raise SystemExit(f"no corpus in {work}: run python bench/search.py --n {args.n} first")
+    store = Store.open(f"sqlite:///{work / 'paperwire.db'}")
+    engine = SearchEngine(store, KeywordIndex(work / "index" / "keyword"))
+    engine.result_cache_size = 0
+    print(
+        f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; N = {args.n:,}"
+    )
+    read_into_page_cache(work / "paperwire.db", work / "index" / "keyword")
+    return engine, args
+
+
 def corpus_options(parser: argparse.ArgumentParser) -> None:
     """The options naming a synthetic corpus and its queries (shared with bench/hybrid.py)."""
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -203,7 +225,11 @@ def main() -> None:
             f"{statistics.median(raw):.1f} | {percentile(raw, 0.95):.1f} | {percentile(ours, 0.95) / percentile(raw, 0.95):.2f} |"
         )
     print()
-    print(f"Process RSS after the queries: {psutil.Process().memory_info().rss / 1e6:,.0f} MB")
+    memory = psutil.Process().memory_info()
+    print(
+        f"Process RSS after the queries: {memory.rss / 1e6:,.0f} MB, of it mapped files {memory.shared / 1e6:,.0f} MB "
+        f"(the index's pages read: page cache, reclaimable) and private {(memory.rss - memory.shared) / 1e6:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,82 @@
+"""Queries of a few common words in keyword search: the title tier against ranking every match, on the
+corpus `bench/search.py` built (run that first, same --n).
+
+    python bench/search.py --n 1000000
+    python bench/title_tier.py --n 1000000
+
+Several words rank in one query (QueryBuilder.ranking), which scores every paper with all the words:
+179k papers for "models single" at 3M. Where many papers are expected to have every word in the title
+(TITLE_TIER_MARGIN), the ranking looks among those alone first (QueryBuilder.title_tier), keeps the
+result where a score bound proves that no other paper can be among the hits, and counts the matches
+meanwhile on a lookup thread (QueryBuilder.counted_apart). Both ways are timed on `bench/search.py`'s
+keyword and prefix queries (the last word being typed, as the search box sends them) in the same
+process, taking turns at going first, and their results (ids, scores, totals) are compared: they must
+be the same.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.search import make_queries, open_corpus, percentile  # noqa: E402
+from bench.synthetic import CorpusModel  # noqa: E402
+from paperwire.search import keyword  # noqa: E402
+
+WAYS = {"title tier first": keyword.TITLE_TIER_MARGIN, "every match ranked": float("inf")}
+
+
+def main() -> None:
+    engine, args = open_corpus(__doc__)
+    queries = make_queries(CorpusModel(seed=1), args.queries)
+    for text in queries["keyword"][:20]:  # warm tantivy's caches, as a running server would be
+        engine.search(text, mode="keyword")
+    tried, outcome = engine._title_first, []
+
+    def watched(*args, **kwargs):  # whether the tier gave the hits
+        hits, counting = tried(*args, **kwargs)
+        outcome.append(hits is not None)
+        return hits, counting
+
+    engine._title_first = watched
+    rows = []
+    for kind in ("keyword", "prefix"):
+        timings: dict[str, list[float]] = {way: [] for way in WAYS}
+        same = from_tier = 0
+        for i, text in enumerate(queries[kind]):
+            found = {}
+            for way in list(WAYS)[:: 1 if i % 2 else -1]:
+                keyword.TITLE_TIER_MARGIN = WAYS[way]
+                outcome.clear()
+                started = time.perf_counter()
+                result = engine.search(text, mode="keyword")
+                for hit in result.hits:  # what a results page shows
+                    hit.title_html, hit.abstract_html, hit.matched  # noqa: B018
+                timings[way].append((time.perf_counter() - started) * 1000)
+                from_tier += way == "title tier first" and any(outcome)
+                found[way] = (result.total, [(h.id, h.score) for h in result.hits], result.relaxed)
+            same += len(set(map(repr, found.values()))) == 1
+        base = percentile(timings["every match ranked"], 0.95)
+        for way, t in timings.items():
+            p95 = percentile(t, 0.95)
+            rows.append(
+                f"| {kind} | {way} | {statistics.median(t):.1f} | {p95:.1f} | {statistics.mean(t):.1f} | "
+                f"{p95 / base:.2f} | {from_tier if way == 'title tier first' else '-'} | {same} |"
+            )
+    keyword.TITLE_TIER_MARGIN = WAYS["title tier first"]
+    print()
+    n = len(queries["keyword"])
+    print(
+        f"| kind | ranking | p50 ms | p95 ms | mean ms | p95 against every match | hits from the tier "
+        f"(of {n}) | same results (of {n}) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
