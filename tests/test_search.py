@@ -1359,8 +1359,8 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
     """Where many papers have every word in the title, the ranking looks among them alone
     (SearchEngine._title_first) and counts the matches beside it; the results, scores, totals and the
     relaxed flag are those of ranking every match, whatever the page, count, filter or the word being
-    typed. The sample is small, so the tier is tried whatever the papers expected in it, for pages of
-    a few hits (RESCORE_WINDOW 3)."""
+    typed, and whether the count runs beside the tier or after it. The sample is small, so the tier is
+    tried whatever the papers expected in it, for pages of a few hits (RESCORE_WINDOW 3)."""
     from paperwire.search import keyword, service
 
     monkeypatch.setattr(service, "RESCORE_WINDOW", 3)
@@ -1382,8 +1382,10 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
     ]
     queries = title_word_queries(sample_engine)
     runs = {}
-    for name, margin in (("tier", 0.0), ("every match", float("inf"))):
+    ways = (("tier", 0.0, True), ("tier, counted after", 0.0, False), ("every match", float("inf"), True))
+    for name, margin, count_beside in ways:
         monkeypatch.setattr(keyword, "TITLE_TIER_MARGIN", margin)
+        monkeypatch.setattr(service, "COUNT_BESIDE", count_beside)
         outcomes.update({"tier": 0, "every match": 0})
         runs[name] = (
             [
@@ -1395,6 +1397,7 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
             dict(outcomes),
         )
     assert runs["tier"][0] == runs["every match"][0]
+    assert runs["tier, counted after"] == runs["tier"]
     assert runs["every match"][1]["tier"] == 0
     # The tier gave the results in many searches and fell short (too few papers, or a paper outside it
     # could score as high) in others.

@@ -103,6 +103,9 @@ LEVEL_IDS = 1000
 # Look up a query's nearest papers as soon as its vector is ready, beside the keyword side (False: after
 # it, as before; for benchmarks that compare the two).
 NEAREST_EARLY = True
+# Count a ranking's matches on a lookup thread while the title tier ranks (False: after it, on the
+# searching thread; for benchmarks that compare the two).
+COUNT_BESIDE = True
 # Keyword hits read to correct typos and finish the last word before the query is embedded.
 CORRECTION_HITS = 10
 # Searches remembered per index generation (a new commit or new vectors start afresh), and for how long
@@ -1068,21 +1071,23 @@ class SearchEngine:
     ) -> tuple[list | None, Future | None]:
         """The first ``limit`` hits of the ranking query ``q``, from the papers with every word in the
         title alone where that is sure to give the same hits (QueryBuilder.title_tier; None where it is
-        not: ``q`` ranks every match then), and the total being counted meanwhile on another thread,
-        by intersections that read no scores (QueryBuilder.counted_apart; None where not counted)."""
+        not: ``q`` ranks every match then), and the total: counted meanwhile on a lookup thread
+        (COUNT_BESIDE; otherwise after the tier, where it gave the hits), by intersections that read no
+        scores (QueryBuilder.counted_apart; None where not counted)."""
         tier = self.builder.title_tier(words, phrases, limit)
         if tier is None:
             return None, None
-        counting = None
-        if count:
-            parts = self.builder.counted_apart(words, phrases) or [self.builder.candidates(words, phrases)]
-            parts = [with_filters(q, filter_queries) for q in parts if q is not None]
-            counting = lookup_threads().submit(_count, searcher, parts)
+        parts = self.builder.counted_apart(words, phrases) or [self.builder.candidates(words, phrases)]
+        parts = [with_filters(part, filter_queries) for part in parts if part is not None]
+        counting = lookup_threads().submit(_count, searcher, parts) if count and COUNT_BESIDE else None
         in_title = tantivy.Query.const_score_query(tier.query, 0.0)
         restricted = tantivy.Query.boolean_query([(tantivy.Occur.Must, in_title), (tantivy.Occur.Must, q)])
         hits = searcher.search(with_filters(restricted, filter_queries), limit=limit, count=False).hits
         if len(hits) < limit or float(hits[-1][0]) <= tier.above:
             return None, counting
+        if count and counting is None:
+            counting = Future()
+            counting.set_result(_count(searcher, parts))
         return hits, counting
 
     def _rescored(self, searcher, hits: list, in_a_row: tantivy.Query) -> list:
