@@ -1088,7 +1088,11 @@ class QueryBuilder:
         n = max(1, self.searcher.num_docs)
         # BM25 of a word in a field without frequencies is at most idf x (k1 + 1), idf at most ln(1 + n).
         largest_tie_break = TIE_BREAK * math.log(1 + n) * (1 + BM25_K1)
-        best_in_title = BONUS[("title", "exact")] - BONUS[("abstract", "stem")]
+        # A title bonus is relative to the match anywhere that it implies (_word_options).
+        best_in_title = max(
+            BONUS[("title", how)] - BONUS[("abstract", how)] for how in ("stem", "typo", "prefix")
+        )
+        best_in_title = max(best_in_title, BONUS[("title", "exact")] - BONUS[("abstract", "stem")])
         expected, most = float(n), 0.0
         for word in words:
             if self.joined(word) is not None:
