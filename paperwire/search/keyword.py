@@ -1093,19 +1093,21 @@ class QueryBuilder:
             BONUS[("title", how)] - BONUS[("abstract", how)] for how in ("stem", "typo", "prefix")
         )
         best_in_title = max(best_in_title, BONUS[("title", "exact")] - BONUS[("abstract", "stem")])
-        expected, most = float(n), 0.0
-        for word in words:
-            if self.joined(word) is not None:
-                return None
-            for token, prefix in tokens_as_typed(word):
-                part = self._ranked_token(token, prefix)
-                most += (0.0 if part.offset else part.best) + best_in_title + largest_tie_break
-                in_titles = self.doc_freq(stem_of(token), "title") or 0
-                if prefix:  # or a completion: at most the sum (a title may have several)
-                    in_titles += sum(df for _, df in self._completions("title_plain", token))
-                expected *= min(n, in_titles) / n
+        if any(self.joined(word) is not None for word in words):
+            return None
+        tokens = [typed for word in words for typed in tokens_as_typed(word)]
+        expected = float(n)  # first, from document frequencies alone: most queries stop here
+        for token, prefix in tokens:
+            in_titles = self.doc_freq(stem_of(token), "title") or 0
+            if prefix:  # or a completion: at most the sum (a title may have several)
+                in_titles += sum(df for _, df in self._completions("title_plain", token))
+            expected *= min(n, in_titles) / n
         if expected < TITLE_TIER_MARGIN * hits:
             return None
+        most = 0.0
+        for token, prefix in tokens:
+            part = self._ranked_token(token, prefix)
+            most += (0.0 if part.offset else part.best) + best_in_title + largest_tie_break
         in_title = self.candidates(words, phrases, in_title=True)
         if in_title is None:
             return None
