@@ -62,6 +62,12 @@ BM25_K1 = 1.2  # tantivy's
 # as if independent). Fewer, and the tier falls short more often, its search wasted; but that search is
 # cheap, and at 3M 1.0 gave the lowest p95 of 0.5, 1 and 2 (docs/benchmarks.md).
 TITLE_TIER_MARGIN = 1.0
+# The largest title bonus of a word (_word_options): each is relative to the match anywhere that it
+# implies, the exact word's to its stem's.
+_BEST_IN_TITLE = max(
+    BONUS[("title", how)] - BONUS[("abstract", "stem" if how == "exact" else how)]
+    for how in ("exact", "stem", "typo", "prefix")
+)
 # Typo tolerance like the best engines: 1 edit from 5 letters, 2 from 9 (a transposition is one edit).
 ONE_TYPO, TWO_TYPOS = 5, 9
 MIN_PREFIX = 2
@@ -1088,11 +1094,6 @@ class QueryBuilder:
         n = max(1, self.searcher.num_docs)
         # BM25 of a word in a field without frequencies is at most idf x (k1 + 1), idf at most ln(1 + n).
         largest_tie_break = TIE_BREAK * math.log(1 + n) * (1 + BM25_K1)
-        # A title bonus is relative to the match anywhere that it implies (_word_options).
-        best_in_title = max(
-            BONUS[("title", how)] - BONUS[("abstract", how)] for how in ("stem", "typo", "prefix")
-        )
-        best_in_title = max(best_in_title, BONUS[("title", "exact")] - BONUS[("abstract", "stem")])
         if any(self.joined(word) is not None for word in words):
             return None
         tokens = [typed for word in words for typed in tokens_as_typed(word)]
@@ -1107,11 +1108,11 @@ class QueryBuilder:
         most = 0.0
         for token, prefix in tokens:
             part = self._ranked_token(token, prefix)
-            most += (0.0 if part.offset else part.best) + best_in_title + largest_tie_break
+            most += (0.0 if part.offset else part.best) + _BEST_IN_TITLE + largest_tie_break
         in_title = self.candidates(words, phrases, in_title=True)
         if in_title is None:
             return None
-        return TitleTier(in_title, most - best_in_title, round(expected))
+        return TitleTier(in_title, most - _BEST_IN_TITLE, round(expected))
 
     def _bm25(self, token: str) -> Query:
         """A word's tie-break: its stem's BM25 in title and abstract, scaled down to TIE_BREAK."""

@@ -1023,7 +1023,7 @@ class SearchEngine:
         only = tantivy.Query.const_score_query(
             tantivy.Query.term_set_query(self.keyword.schema, "id", ids), 0.0
         )
-        return tantivy.Query.boolean_query([(tantivy.Occur.Must, only), (tantivy.Occur.Must, q)])
+        return with_filters(q, [only])
 
     def _ranked(
         self,
@@ -1077,17 +1077,21 @@ class SearchEngine:
         tier = self.builder.title_tier(words, phrases, limit)
         if tier is None:
             return None, None
-        parts = self.builder.counted_apart(words, phrases) or [self.builder.candidates(words, phrases)]
-        parts = [with_filters(part, filter_queries) for part in parts if part is not None]
-        counting = lookup_threads().submit(_count, searcher, parts) if count and COUNT_BESIDE else None
-        in_title = tantivy.Query.const_score_query(tier.query, 0.0)
-        restricted = tantivy.Query.boolean_query([(tantivy.Occur.Must, in_title), (tantivy.Occur.Must, q)])
-        hits = searcher.search(with_filters(restricted, filter_queries), limit=limit, count=False).hits
+
+        def counted() -> int:
+            parts = self.builder.counted_apart(words, phrases) or [self.builder.candidates(words, phrases)]
+            return _count(
+                searcher, [with_filters(part, filter_queries) for part in parts if part is not None]
+            )
+
+        counting = lookup_threads().submit(counted) if count and COUNT_BESIDE else None
+        in_title = tantivy.Query.const_score_query(tier.query, 0.0)  # a filter: scores stay q's
+        hits = searcher.search(with_filters(q, [in_title, *filter_queries]), limit=limit, count=False).hits
         if len(hits) < limit or float(hits[-1][0]) <= tier.above:
             return None, counting
         if count and counting is None:
             counting = Future()
-            counting.set_result(_count(searcher, parts))
+            counting.set_result(counted())
         return hits, counting
 
     def _rescored(self, searcher, hits: list, in_a_row: tantivy.Query) -> list:
