@@ -437,6 +437,75 @@ def test_queries_that_match_their_words_never_reach_the_second_model(engine, tmp
     assert model.queries == ["neutrino kneading pastry"]
 
 
+def second_model_started(engine, monkeypatch, wait: float) -> list[bool]:
+    """For each keyword side of a hybrid search from now on: whether the second model was asked for
+    the query's vector before that side returned (each waits up to ``wait`` seconds for it)."""
+    asked = threading.Event()
+    model = engine.rescorer()
+    real_encode, real_plain = model.encode, engine._plain
+
+    def encode(texts, batch_size=64):
+        asked.set()
+        return real_encode(texts, batch_size)
+
+    started = []
+
+    def plain(*args, **kwargs):
+        out = real_plain(*args, **kwargs)
+        started.append(asked.wait(wait))
+        asked.clear()
+        return out
+
+    monkeypatch.setattr(model, "encode", encode)
+    monkeypatch.setattr(engine, "_plain", plain)
+    return started
+
+
+def test_a_description_starts_the_second_model_while_the_keyword_side_ranks(engine, tmp_path, monkeypatch):
+    """Where the walk that finds how many words the best papers match shows no paper matching more than
+    half of them, the second model embeds the query before the keyword side has ranked, beside it; the
+    results are the same as when it starts after."""
+    query = "robot neutrino mutation flaky clay reactor"  # six words, no paper with more than two
+    model = rescored_by(
+        engine, tmp_path, {"2401.10004": [1, 0, 0, 0], "2401.10002": [0, 1, 0, 0]}, [1, 0, 0, 0]
+    )
+    engine.result_cache_size = engine.vector_cache_size = 0
+    started = second_model_started(engine, monkeypatch, wait=5)
+    early = engine.search(query, mode="hybrid")
+    assert started == [True] and model.queries == [query]
+    # Started after the keyword side (the guess says no), it gives the same results.
+    monkeypatch.setattr("paperwire.search.service._likely_described", lambda matched, best: False)
+    late = engine.search(query, mode="hybrid")
+    assert started == [True, False] and model.queries == [query, query]
+    assert [(h.id, h.score) for h in late.hits] == [(h.id, h.score) for h in early.hits]
+    assert ids(early)[0] == "2401.10004"  # the second model's pick: its cosine was blended in
+
+
+def test_the_second_model_is_not_started_where_a_paper_matches_most_words(engine, tmp_path, monkeypatch):
+    model = rescored_by(engine, tmp_path, {"2401.10004": [1, 0, 0, 0]}, [1, 0, 0, 0])
+    started = second_model_started(engine, monkeypatch, wait=0.5)
+    # Five of the six words are in one paper: no description, and nothing for the second model to do.
+    assert (
+        ids(engine.search("mutation testing deep learning systems flaky", mode="hybrid"))[0] == "2401.10003"
+    )
+    assert started == [False] and model.queries == []
+
+
+def test_warming_up_loads_both_models(engine, tmp_path):
+    model = rescored_by(engine, tmp_path, {"2401.10004": [1, 0, 0, 0]}, [1, 0, 0, 0])
+    engine.warm_up()
+    assert model.queries == ["warm up"]
+    assert (False, "warm up") in engine._vectors_cache  # the first model's, too
+
+    def missing():
+        raise ModelUnavailable("the packages are not installed")
+
+    engine.rescorer = missing
+    engine._vectors_cache.clear()
+    engine.warm_up()  # says so in the log, and search goes on without it
+    assert engine.rescorer is None
+
+
 def test_search_goes_on_when_the_second_model_cannot_be_loaded(engine, tmp_path):
     query = "machine kneading pastry via utensils"
     alone = ids(engine.search(query, mode="semantic"))

@@ -600,6 +600,19 @@ class SearchEngine:
     def vectors_ready(self) -> bool:
         return self.vectors is not None and len(self.vectors) > 0
 
+    def warm_up(self) -> None:
+        """Load the models that hybrid search uses, on the model's thread, so that the first visitors'
+        searches do not wait for them. The re-scoring model matters too: at 3M its first query took
+        2.7 s here, against 20-25 ms after it."""
+        if self.vectors_ready():
+            self._query_vector("warm up")
+        if self.rescoring_ready():
+            try:
+                self._query_vector("warm up", rescoring=True)
+            except ModelUnavailable as exc:  # installed without its packages: _blended turns it off
+                log.warning("re-scoring is off: %s", exc)
+                self.rescorer = None
+
     def _query_vector(self, text: str, rescoring: bool = False) -> np.ndarray:
         """The query's vector by the embedding model, or by the re-scoring model when ``rescoring``."""
         key = (rescoring, text)
@@ -639,6 +652,13 @@ class SearchEngine:
         if not self.rescoring_ready():
             return None
         return model_thread().submit(self._query_vector, text, True)
+
+    def _rescore_vector_early(self, text: str, early: Future) -> np.ndarray | None:
+        """On the model's thread: the re-scoring model's vector of ``text`` with the fixes that ``early``
+        (see _embed_soon) found, which ran before this on the same thread; None where it found none
+        (the fixes then come from the keyword hits: _hybrid asks for the vector after them)."""
+        fixed = early.result()
+        return None if fixed is None else self._query_vector(_with_fixes(text, fixed[0]), rescoring=True)
 
     def _blended(self, cosines: dict[str, float | None], rescoring: Future | None) -> dict[str, float | None]:
         """``cosines`` (paper id -> the embedding model's cosine, None without a vector) blended with the
@@ -694,8 +714,31 @@ class SearchEngine:
         # words: on the other core, while the keyword side searches. A fix the index's words cannot
         # give (two typos in a word) is taken from the keyword hits, after the search.
         early, early_nearest = self._embed_soon(text, unknown, searcher, filter_queries, window)
+        best = max(1, len(words)) * (WORD_BASE + IDF_BAND + max(BONUS.values())) + sum(PHRASE_BONUS.values())
+        started_early: list[Future] = []
+
+        def most_words(matched: int) -> None:
+            # The relaxing walk's best paper matches ``matched`` words: where that makes the query
+            # a description (see _likely_described), the second model starts on its vector now, on
+            # the model's thread after the first, instead of after the keyword side has ranked.
+            if (
+                not started_early
+                and len(words) >= RESCORE_MIN_WORDS
+                and _likely_described(matched, best)
+                and self.rescoring_ready()
+            ):
+                started_early.append(model_thread().submit(self._rescore_vector_early, text, early))
+
         result, relaxed = self._plain(
-            searcher, root, filter_queries, "relevance", 0, window, relax=True, count=count
+            searcher,
+            root,
+            filter_queries,
+            "relevance",
+            0,
+            window,
+            relax=True,
+            count=count,
+            most_words=most_words,
         )
         keyword_ids = self.keyword.ids(searcher, result.hits)
         keyword_scores = {i: float(sc) for (sc, _), i in zip(result.hits, keyword_ids, strict=True)}
@@ -709,15 +752,19 @@ class SearchEngine:
             qvec = self._query_vector(_with_fixes(text, fixes))
         misspelt = {u.token for u in unknown if u.typo}
         spelling = {t: f for t, f in fixes.items() if t in misspelt and not f.startswith(t)}
-        best = max(1, len(words)) * (WORD_BASE + IDF_BAND + max(BONUS.values())) + sum(PHRASE_BONUS.values())
         shares = {pid: min(1.0, score / best) for pid, score in keyword_scores.items()}
         # No paper matches more than half the words of a query of RESCORE_MIN_WORDS or more: the query
         # describes an idea, and the stronger model embeds it while the nearest papers are looked up.
-        rescoring = (
-            None
-            if len(words) < RESCORE_MIN_WORDS or any(share > KEYWORD_MIN_SHARE for share in shares.values())
-            else self._rescore_soon(_with_fixes(text, fixes))
+        described = len(words) >= RESCORE_MIN_WORDS and not any(
+            share > KEYWORD_MIN_SHARE for share in shares.values()
         )
+        rescoring = None
+        if described and started_early and fixed_early is not None:
+            rescoring = started_early[0]  # the vector of the same text: the fixes it read are these
+        elif described:
+            rescoring = self._rescore_soon(_with_fixes(text, fixes))
+        elif started_early:
+            started_early[0].cancel()  # not begun yet: the model's thread skips it
         if pairs is None:
             pairs = self._nearest(searcher, qvec, filter_queries, window)
         cosines: dict[str, float | None] = {i: float(s) for i, s in pairs}
@@ -949,9 +996,11 @@ class SearchEngine:
         ascending: bool = False,
         relax: bool = True,
         count: bool = True,
+        most_words: Callable[[int], None] | None = None,
     ) -> tuple[tantivy.SearchResult, bool]:
         """All words first; when fewer papers than a page match them all, accept one word fewer, and so
-        on (papers matching more words still rank first: each word adds to the score)."""
+        on (papers matching more words still rank first: each word adds to the score). ``most_words``
+        is told the most words a paper matches, where the walk of _most_matched sees it."""
         words, phrases = self._plain_parts(root)
         words = self.builder.with_solid_pairs(words)
         dropped = False
@@ -977,7 +1026,7 @@ class SearchEngine:
         level_ids: list[str] | None = None  # every paper of the first level, where the counting walk saw them
         if relax and need_first >= RELAX_JUMP_FROM and (count or offset == 0):
             need_first, level_ids = self._most_matched(
-                searcher, words, phrases, filter_queries, need_first, bar
+                searcher, words, phrases, filter_queries, need_first, bar, most_words
             )
         for at_least in range(need_first, 0, -1):
             # The level's papers ranked alone: any one word lets them through, as they all reach it.
@@ -996,7 +1045,14 @@ class SearchEngine:
         return result, dropped
 
     def _most_matched(
-        self, searcher, words: list[Word], phrases: list[Phrase], filter_queries, most: int, bar: int
+        self,
+        searcher,
+        words: list[Word],
+        phrases: list[Phrase],
+        filter_queries,
+        most: int,
+        bar: int,
+        most_words: Callable[[int], None] | None = None,
     ) -> tuple[int, list[str] | None]:
         """Where relaxing may start, from one cheap walk of the words' union instead of one walk per
         level: the most words (up to ``most``) that ``bar`` papers match (the relaxing loop's bar: a
@@ -1012,6 +1068,8 @@ class SearchEngine:
             return most, None
         limit = max(bar, LEVEL_IDS)
         hits = searcher.search(with_filters(counting, filter_queries), limit=limit, count=False).hits
+        if most_words is not None and hits:
+            most_words(round(float(hits[0][0])))
         # Fewer than ``bar`` papers: no level but the last passes the bar, where the loop would end.
         level = 1 if len(hits) < bar else max(1, min(most, round(float(hits[bar - 1][0]))))
         if len(hits) == limit and round(float(hits[-1][0])) >= level:
@@ -1238,6 +1296,15 @@ def _count(searcher, queries: list[tantivy.Query]) -> int:
         searcher.search(tantivy.Query.const_score_query(q, 0.0), limit=1, count=True).count or 0
         for q in queries
     )
+
+
+def _likely_described(matched: int, best: float) -> bool:
+    """Whether no paper will score above KEYWORD_MIN_SHARE of ``best`` (a description: see _hybrid)
+    where the best paper matches ``matched`` words, each taken at WORD_BASE: the middle of a word's
+    band, where the bonuses of the commonest match (the abstract) and the lower base of common words
+    about cancel out. A guess, only for when to start the second model: on 200 described queries at 3M
+    it started it for 16, 12 of them re-scored, all 12 of the re-scored."""
+    return matched * WORD_BASE <= KEYWORD_MIN_SHARE * best
 
 
 def _sort_value(paper: StoredPaper, sort: str) -> float | datetime:

@@ -64,7 +64,7 @@ class IndexFollower:
     def _warm_up(self) -> None:
         try:
             if self.engine.vectors_ready():
-                self.engine.embedder().encode_query("warm up")
+                self.engine.warm_up()
                 is_english_word("warm")  # the word list hybrid search consults for unknown words
         except Exception:
             log.exception("loading the embedding model failed; semantic search will retry on first use")
