@@ -103,6 +103,9 @@ LEVEL_IDS = 1000
 # Look up a query's nearest papers as soon as its vector is ready, beside the keyword side (False: after
 # it, as before; for benchmarks that compare the two).
 NEAREST_EARLY = True
+# Start the second model on a description's vector as soon as the relaxing walk shows it is one (False:
+# after the keyword side, as before; for benchmarks that compare the two).
+RESCORE_EARLY = True
 # Count a ranking's matches on a lookup thread while the title tier ranks (False: after it, on the
 # searching thread; for benchmarks that compare the two).
 COUNT_BESIDE = True
@@ -722,7 +725,8 @@ class SearchEngine:
             # a description (see _likely_described), the second model starts on its vector now, on
             # the model's thread after the first, instead of after the keyword side has ranked.
             if (
-                not started_early
+                RESCORE_EARLY
+                and not started_early
                 and len(words) >= RESCORE_MIN_WORDS
                 and _likely_described(matched, best)
                 and self.rescoring_ready()

@@ -1,0 +1,95 @@
+"""Queries that describe an idea in hybrid search: the second model started as soon as the relaxing
+walk shows the query is a description, against after the keyword side, on the corpus `bench/search.py`
+built and the random vectors `bench/hybrid.py` gave it (run both first, same --n).
+
+    python bench/search.py --n 1000000
+    python bench/hybrid.py --n 1000000
+    python bench/rescore_early.py --n 1000000
+
+Where no paper matches more than half of a query's words, hybrid search re-scores its candidates with
+a second model (service.RESCORE_SHARE), which embeds the query first (~20 ms on 2 cores). The keyword
+side learns how many words the best papers match from its relaxing walk, before it ranks them; from
+there the model's thread embeds beside it (service.RESCORE_EARLY). Both ways are timed on
+`bench/hybrid.py`'s described queries in the same process, taking turns at going first, and their
+results (ids and scores) are compared: they must be the same. Started early on a guess that the
+keyword side then proves wrong, the model's work is wasted: the table counts those too.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.hybrid import CountingEmbedder, counting_blends, described_queries  # noqa: E402
+from bench.search import open_corpus, percentile, read_into_page_cache  # noqa: E402
+from bench.synthetic import CorpusModel  # noqa: E402
+from paperwire.search import service  # noqa: E402
+from paperwire.search.embeddings import get_embedder, serving_threads  # noqa: E402
+from paperwire.search.vectors import VectorIndex  # noqa: E402
+
+WAYS = {"started by the walk": True, "started after the keyword side": False}
+
+
+def main() -> None:
+    # The model's threads as `paperwire serve` sets them for one worker (the keyword side keeps a core).
+    os.environ.setdefault("PAPERWIRE_EMBED_THREADS", str(serving_threads(1)))
+    engine, args = open_corpus(__doc__)
+    work = args.workdir / str(args.n)
+    first, second = work / "random-vectors", work / "random-vectors-768"
+    if not second.exists():
+        raise SystemExit(f"no random vectors in {work}: run python bench/hybrid.py --n {args.n} first")
+    read_into_page_cache(first, second)
+    model, rescorer = get_embedder("minilm"), CountingEmbedder(get_embedder("mpnet"))
+    engine.vectors, engine.embedder = VectorIndex(first, use_graph=True), lambda: model
+    engine.rescore_with("mpnet", second, lambda: rescorer)
+    engine.vector_cache_size = 0  # every search embeds its query, as a new query would
+    engine.warm_up()
+    rescored: list[str] = []
+    engine._blended = counting_blends(engine._blended, rescored)
+    queries = described_queries(CorpusModel(seed=1), args.queries)
+    for text in queries[:20]:  # warm tantivy's caches, as a running server would be
+        engine.search(text, mode="hybrid")
+    timings: dict[str, list[float]] = {way: [] for way in WAYS}
+    of_rescored: dict[str, list[float]] = {way: [] for way in WAYS}
+    embedded = dict.fromkeys(WAYS, 0)
+    same = 0
+    for i, text in enumerate(queries):
+        found = {}
+        for way in list(WAYS)[:: 1 if i % 2 else -1]:
+            service.RESCORE_EARLY = WAYS[way]
+            before, blends = rescorer.queries, len(rescored)
+            started = time.perf_counter()
+            result = engine.search(text, mode="hybrid")
+            for hit in result.hits:  # what a results page shows
+                hit.title_html, hit.abstract_html, hit.matched  # noqa: B018
+            took = (time.perf_counter() - started) * 1000
+            timings[way].append(took)
+            if len(rescored) > blends:
+                of_rescored[way].append(took)
+            embedded[way] += rescorer.queries - before
+            found[way] = (result.total, [(h.id, h.score) for h in result.hits], result.relaxed)
+        same += len(set(map(repr, found.values()))) == 1
+    service.RESCORE_EARLY = True
+    n = len(queries)
+    print()
+    print(
+        f"| second model | p50 ms | p95 ms | re-scored queries: p50 / p95 ms | re-scored (of {n}) | "
+        f"second model embedded | same results (of {n}) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for way, t in timings.items():
+        r = of_rescored[way]
+        print(
+            f"| {way} | {statistics.median(t):.1f} | {percentile(t, 0.95):.1f} | "
+            f"{statistics.median(r) if r else 0:.1f} / {percentile(r, 0.95) if r else 0:.1f} | "
+            f"{len(r)} | {embedded[way]} | {same} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
