@@ -1405,6 +1405,55 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
     assert runs["tier"][1]["every match"] > 40, runs["tier"][1]
 
 
+def test_ranking_apart_gives_the_results_of_one_query(sample_engine, monkeypatch):
+    """Several words where one matches several ways (an author's name, a typo, a word being typed or
+    also written apart) rank as disjoint queries, one per way (QueryBuilder.ranking_apart): the same
+    results, scores, totals and relaxed flags as the one ranking query, whatever the page, count or
+    filter."""
+    from paperwire.search import keyword, service
+
+    monkeypatch.setattr(keyword, "TITLE_TIER_MARGIN", float("inf"))  # every match ranked
+    split = {"apart": 0}
+    ranking_apart = keyword.QueryBuilder.ranking_apart
+
+    def watched(self, *args, **kwargs):
+        parts = ranking_apart(self, *args, **kwargs)
+        split["apart"] += parts is not None
+        return parts
+
+    monkeypatch.setattr(keyword.QueryBuilder, "ranking_apart", watched)
+    cases = [
+        {"per_page": 3},
+        {"per_page": 3, "as_you_type": True},
+        {"per_page": 2, "page": 2},
+        {"per_page": 5, "count": False},
+        {"per_page": 3, "filters": Filters(categories=["hep-*"])},
+    ]
+    queries = title_word_queries(sample_engine) + [
+        "space time curvature",
+        "spacetime curvature",
+        "non linear equations",
+        "nonlinear equation",
+        "data set galaxies",
+        "dark energy equation of stat",
+        "quantum gravty corrections",
+    ]
+    runs = {}
+    for apart in (True, False):
+        monkeypatch.setattr(service, "RANK_APART", apart)
+        split["apart"] = 0
+        runs[apart] = [
+            (r.total, [(h.id, round(h.score, 4)) for h in r.hits], r.relaxed)
+            for q in queries
+            for case in cases
+            for r in [sample_engine.search(q, mode="keyword", **{"as_you_type": False, **case})]
+        ]
+        if apart:
+            assert split["apart"] > 40, split
+    assert runs[True] == runs[False]
+    assert sum(1 for total, _, _ in runs[True] if total > 3) > 40  # pages of results, not empty ones
+
+
 def test_no_paper_outside_the_title_tier_scores_above_its_bound(sample_engine):
     """QueryBuilder.title_tier's ``above``: the best a paper lacking some word in its title scores in the
     ranking query, with words that are also authors' names, typo-tolerant words and a word being typed;

@@ -106,6 +106,9 @@ NEAREST_EARLY = True
 # Start the second model on a description's vector as soon as the relaxing walk shows it is one (False:
 # after the keyword side, as before; for benchmarks that compare the two).
 RESCORE_EARLY = True
+# Rank several words as disjoint queries where one of them matches several ways (QueryBuilder.ranking_apart;
+# False: one query, as before; for benchmarks and tests that compare the two).
+RANK_APART = True
 # Count a ranking's matches on a lookup thread while the title tier ranks (False: after it, on the
 # searching thread; for benchmarks that compare the two).
 COUNT_BESIDE = True
@@ -1112,11 +1115,14 @@ class SearchEngine:
         found, counting = self._title_first(searcher, words, phrases, q, filter_queries, limit, count)
         if found is None:
             # Where the count is under way already, the ranking query need not count again.
-            result = searcher.search(
-                with_filters(q, filter_queries), limit=limit, count=count and counting is None
-            )
-            found = result.hits
-            total = result.count if count and counting is None else len(found)
+            counts = count and counting is None
+            parts = self.builder.ranking_apart(words, phrases) if RANK_APART else None
+            if parts is None:
+                result = searcher.search(with_filters(q, filter_queries), limit=limit, count=counts)
+                found = result.hits
+                total = result.count if counts else len(found)
+            else:
+                found, total = _search_apart(searcher, parts, filter_queries, limit, counts)
         else:
             total = len(found)
         if counting is not None:
@@ -1292,6 +1298,21 @@ _default: SearchEngine | None = None
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _search_apart(
+    searcher, parts: list[tantivy.Query], filter_queries, limit: int, count: bool
+) -> tuple[list, int]:
+    """The first ``limit`` hits of the disjoint queries ``parts`` together (QueryBuilder.ranking_apart),
+    in tantivy's order (best first; a tie in document order), and how many papers they match (where
+    not ``count``: the hits given)."""
+    hits, total = [], 0
+    for part in parts:
+        result = searcher.search(with_filters(part, filter_queries), limit=limit, count=count)
+        hits += result.hits
+        total += (result.count or 0) if count else 0
+    hits.sort(key=lambda hit: (-float(hit[0]), hit[1].segment_ord, hit[1].doc))
+    return hits[:limit], total if count else min(limit, len(hits))
 
 
 def _count(searcher, queries: list[tantivy.Query]) -> int:

@@ -1,0 +1,84 @@
+"""Several words where one matches several ways, in keyword search: the ranking as disjoint queries, one
+per way, against one query, on the corpus `bench/search.py` built (run that first, same --n).
+
+    python bench/search.py --n 1000000
+    python bench/rank_apart.py --n 1000000
+
+A word may match by its stem, as an author's name, as a typo, by a completion (being typed), or written
+apart ("space time" for "spacetime"). In the ranking query such a word is a union inside the
+intersection of the words, and tantivy's buffered union reads 4,096 documents ahead of each seek, from
+every way: about what the union costs over the whole index. QueryBuilder.ranking_apart splits the word
+with the most ways into one query per way, each without the papers of the ways before it
+(service.RANK_APART). Both are timed on `bench/search.py`'s queries and `bench/hybrid.py`'s described
+ones in the same process, taking turns at going first, and their results (ids, scores, totals) are
+compared: they must be the same.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.hybrid import described_queries  # noqa: E402
+from bench.search import make_queries, open_corpus, percentile  # noqa: E402
+from bench.synthetic import CorpusModel  # noqa: E402
+from paperwire.search import service  # noqa: E402
+
+WAYS = {"apart": True, "one query": False}
+
+
+def main() -> None:
+    engine, args = open_corpus(__doc__)
+    queries = make_queries(CorpusModel(seed=1), args.queries)
+    queries["described"] = described_queries(CorpusModel(seed=1), args.queries)
+    for text in queries["keyword"][:20]:  # warm tantivy's caches, as a running server would be
+        engine.search(text, mode="keyword")
+    split, ranking_apart = [], engine.builder.ranking_apart
+
+    def watched(*args, **kwargs):  # whether the ranking was split
+        parts = ranking_apart(*args, **kwargs)
+        split.append(parts is not None)
+        return parts
+
+    engine.builder.ranking_apart = watched
+    rows = []
+    for kind in ("keyword", "typo", "prefix", "described"):
+        timings: dict[str, list[float]] = {way: [] for way in WAYS}
+        same = apart = 0
+        for i, text in enumerate(queries[kind]):
+            found = {}
+            for way in list(WAYS)[:: 1 if i % 2 else -1]:
+                service.RANK_APART = WAYS[way]
+                split.clear()
+                started = time.perf_counter()
+                result = engine.search(text, mode="keyword")
+                for hit in result.hits:  # what a results page shows
+                    hit.title_html, hit.abstract_html, hit.matched  # noqa: B018
+                timings[way].append((time.perf_counter() - started) * 1000)
+                apart += way == "apart" and any(split)
+                found[way] = (result.total, [(h.id, round(h.score, 4)) for h in result.hits], result.relaxed)
+            same += len(set(map(repr, found.values()))) == 1
+        base = percentile(timings["one query"], 0.95)
+        for way, t in timings.items():
+            p95 = percentile(t, 0.95)
+            rows.append(
+                f"| {kind} | {way} | {statistics.median(t):.1f} | {p95:.1f} | {statistics.mean(t):.1f} | "
+                f"{p95 / base:.2f} | {apart if way == 'apart' else '-'} | {same} |"
+            )
+    service.RANK_APART = True
+    print()
+    n = len(queries["keyword"])
+    print(
+        f"| kind | ranking | p50 ms | p95 ms | mean ms | p95 against one query | split (of {n}) | "
+        f"same results (of {n}) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
