@@ -16,15 +16,13 @@ compared: they must be the same.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.hybrid import described_queries  # noqa: E402
-from bench.search import make_queries, open_corpus, percentile  # noqa: E402
+from bench.search import in_turns, make_queries, open_corpus, turn_rows  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search import service  # noqa: E402
 
@@ -47,28 +45,20 @@ def main() -> None:
     engine.builder.ranking_apart = watched
     rows = []
     for kind in ("keyword", "typo", "prefix", "described"):
-        timings: dict[str, list[float]] = {way: [] for way in WAYS}
-        same = apart = 0
-        for i, text in enumerate(queries[kind]):
-            found = {}
-            for way in list(WAYS)[:: 1 if i % 2 else -1]:
-                service.RANK_APART = WAYS[way]
-                split.clear()
-                started = time.perf_counter()
-                result = engine.search(text, mode="keyword")
-                for hit in result.hits:  # what a results page shows
-                    hit.title_html, hit.abstract_html, hit.matched  # noqa: B018
-                timings[way].append((time.perf_counter() - started) * 1000)
-                apart += way == "apart" and any(split)
-                found[way] = (result.total, [(h.id, round(h.score, 4)) for h in result.hits], result.relaxed)
-            same += len(set(map(repr, found.values()))) == 1
-        base = percentile(timings["one query"], 0.95)
-        for way, t in timings.items():
-            p95 = percentile(t, 0.95)
-            rows.append(
-                f"| {kind} | {way} | {statistics.median(t):.1f} | {p95:.1f} | {statistics.mean(t):.1f} | "
-                f"{p95 / base:.2f} | {apart if way == 'apart' else '-'} | {same} |"
-            )
+        apart = 0
+
+        def counted(way: str, _ms: float) -> None:
+            nonlocal apart
+            apart += way == "apart" and any(split)
+            split.clear()
+
+        timings, same = in_turns(
+            lambda text: engine.search(text, mode="keyword"),
+            queries[kind],
+            {way: lambda on=on: setattr(service, "RANK_APART", on) for way, on in WAYS.items()},
+            counted,
+        )
+        rows += turn_rows(kind, timings, "one query", {"apart": apart}, same)
     service.RANK_APART = True
     print()
     n = len(queries["keyword"])

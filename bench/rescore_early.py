@@ -20,13 +20,12 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.hybrid import CountingEmbedder, counting_blends, described_queries  # noqa: E402
-from bench.search import open_corpus, percentile, read_into_page_cache  # noqa: E402
+from bench.search import in_turns, open_corpus, percentile, read_into_page_cache  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search import service  # noqa: E402
 from paperwire.search.embeddings import get_embedder, serving_threads  # noqa: E402
@@ -54,26 +53,25 @@ def main() -> None:
     queries = described_queries(CorpusModel(seed=1), args.queries)
     for text in queries[:20]:  # warm tantivy's caches, as a running server would be
         engine.search(text, mode="hybrid")
-    timings: dict[str, list[float]] = {way: [] for way in WAYS}
     of_rescored: dict[str, list[float]] = {way: [] for way in WAYS}
     embedded = dict.fromkeys(WAYS, 0)
-    same = 0
-    for i, text in enumerate(queries):
-        found = {}
-        for way in list(WAYS)[:: 1 if i % 2 else -1]:
-            service.RESCORE_EARLY = WAYS[way]
-            before, blends = rescorer.queries, len(rescored)
-            started = time.perf_counter()
-            result = engine.search(text, mode="hybrid")
-            for hit in result.hits:  # what a results page shows
-                hit.title_html, hit.abstract_html, hit.matched  # noqa: B018
-            took = (time.perf_counter() - started) * 1000
-            timings[way].append(took)
-            if len(rescored) > blends:
-                of_rescored[way].append(took)
-            embedded[way] += rescorer.queries - before
-            found[way] = (result.total, [(h.id, h.score) for h in result.hits], result.relaxed)
-        same += len(set(map(repr, found.values()))) == 1
+    before = [0, 0]  # the second model's embeddings and the blends, before a search
+
+    def switch(early: bool) -> None:
+        service.RESCORE_EARLY = early
+        before[:] = [rescorer.queries, len(rescored)]
+
+    def counted(way: str, ms: float) -> None:
+        if len(rescored) > before[1]:
+            of_rescored[way].append(ms)
+        embedded[way] += rescorer.queries - before[0]
+
+    timings, same = in_turns(
+        lambda text: engine.search(text, mode="hybrid"),
+        queries,
+        {way: lambda early=early: switch(early) for way, early in WAYS.items()},
+        counted,
+    )
     service.RESCORE_EARLY = True
     n = len(queries)
     print()

@@ -21,6 +21,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.ingest.snapshot import paper_from_snapshot  # noqa: E402
 from paperwire.search.keyword import KeywordIndex  # noqa: E402
-from paperwire.search.service import SearchEngine  # noqa: E402
+from paperwire.search.service import SearchEngine, SearchResult  # noqa: E402
 from paperwire.store import Store  # noqa: E402
 
 
@@ -156,6 +157,50 @@ def open_corpus(description: str) -> tuple[SearchEngine, argparse.Namespace]:
     )
     read_into_page_cache(work / "paperwire.db", work / "index" / "keyword")
     return engine, args
+
+
+def in_turns(
+    search: Callable[[str], SearchResult],
+    queries: list[str],
+    ways: dict[str, Callable[[], None]],
+    after: Callable[[str, float], None] | None = None,
+) -> tuple[dict[str, list[float]], int]:
+    """An A/B of ``ways`` (name -> what switches it on) in one process: each query searched once each
+    way, the ways taking turns at going first, so that a noisy host slows them alike; ``after(way, ms)``
+    follows each search. Returns each way's timings (ms, with what a results page reads of its hits)
+    and how many queries gave the same results every way (totals, ids, scores and relaxed flags)."""
+    timings: dict[str, list[float]] = {way: [] for way in ways}
+    same = 0
+    for i, text in enumerate(queries):
+        found = set()
+        for way in list(ways)[:: 1 if i % 2 else -1]:
+            ways[way]()
+            started = time.perf_counter()
+            result = search(text)
+            for hit in result.hits:
+                hit.title_html, hit.abstract_html, hit.matched  # noqa: B018
+            timings[way].append((time.perf_counter() - started) * 1000)
+            if after is not None:
+                after(way, timings[way][-1])
+            found.add(repr((result.total, [(h.id, round(h.score, 4)) for h in result.hits], result.relaxed)))
+        same += len(found) == 1
+    return timings, same
+
+
+def turn_rows(
+    kind: str, timings: dict[str, list[float]], baseline: str, counted: dict[str, int], same: int
+) -> list[str]:
+    """in_turns' timings as table rows: kind, way, p50, p95, mean, p95 against the ``baseline`` way's,
+    what the bench counted for the way ("-" where nothing), and the queries with the same results."""
+    base = percentile(timings[baseline], 0.95)
+    rows = []
+    for way, t in timings.items():
+        p95 = percentile(t, 0.95)
+        rows.append(
+            f"| {kind} | {way} | {statistics.median(t):.1f} | {p95:.1f} | {statistics.mean(t):.1f} | "
+            f"{p95 / base:.2f} | {counted.get(way, '-')} | {same} |"
+        )
+    return rows
 
 
 def corpus_options(parser: argparse.ArgumentParser) -> None:

@@ -16,14 +16,12 @@ be the same.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.search import make_queries, open_corpus, percentile  # noqa: E402
+from bench.search import in_turns, make_queries, open_corpus, turn_rows  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search import keyword  # noqa: E402
 
@@ -45,28 +43,23 @@ def main() -> None:
     engine._title_first = watched
     rows = []
     for kind in ("keyword", "prefix"):
-        timings: dict[str, list[float]] = {way: [] for way in WAYS}
-        same = from_tier = 0
-        for i, text in enumerate(queries[kind]):
-            found = {}
-            for way in list(WAYS)[:: 1 if i % 2 else -1]:
-                keyword.TITLE_TIER_MARGIN = WAYS[way]
-                outcome.clear()
-                started = time.perf_counter()
-                result = engine.search(text, mode="keyword")
-                for hit in result.hits:  # what a results page shows
-                    hit.title_html, hit.abstract_html, hit.matched  # noqa: B018
-                timings[way].append((time.perf_counter() - started) * 1000)
-                from_tier += way == "title tier first" and any(outcome)
-                found[way] = (result.total, [(h.id, h.score) for h in result.hits], result.relaxed)
-            same += len(set(map(repr, found.values()))) == 1
-        base = percentile(timings["every match ranked"], 0.95)
-        for way, t in timings.items():
-            p95 = percentile(t, 0.95)
-            rows.append(
-                f"| {kind} | {way} | {statistics.median(t):.1f} | {p95:.1f} | {statistics.mean(t):.1f} | "
-                f"{p95 / base:.2f} | {from_tier if way == 'title tier first' else '-'} | {same} |"
-            )
+        from_tier = 0
+
+        def counted(way: str, _ms: float) -> None:
+            nonlocal from_tier
+            from_tier += way == "title tier first" and any(outcome)
+            outcome.clear()
+
+        timings, same = in_turns(
+            lambda text: engine.search(text, mode="keyword"),
+            queries[kind],
+            {
+                way: lambda margin=margin: setattr(keyword, "TITLE_TIER_MARGIN", margin)
+                for way, margin in WAYS.items()
+            },
+            counted,
+        )
+        rows += turn_rows(kind, timings, "every match ranked", {"title tier first": from_tier}, same)
     keyword.TITLE_TIER_MARGIN = WAYS["title tier first"]
     print()
     n = len(queries["keyword"])
