@@ -206,7 +206,7 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rng = np.random.default_rng(2)
-    for kind in ("keyword", "typo", "prefix", "described"):
+    for kind in ("keyword", "typo", "prefix", "typing", "described"):
         timings: dict[str, list[float]] = {
             k: [] for k in ("hybrid", "exact", "keyword", "embed", "graph", "scan", "unrescored")
         }

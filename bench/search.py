@@ -94,6 +94,9 @@ def make_queries(model: CorpusModel, count: int, seed: int = 7) -> dict[str, lis
         kinds["typo"].append(f"{typo(a)} {typo(b)}" if len(b) >= 5 else f"{typo(a)} {b}")
         kinds["prefix"].append(f"{a} {b[: max(3, len(b) // 2)]}")
         kinds["phrase/field"].append(rng.choice([f'"{a} {b}"', f"ti:{a} AND abs:{b}", f"{a} ANDNOT {b}"]))
+    # The search box as it searches while the last word is typed (the page searches at each pause): two
+    # letters of it. Made from the keyword pairs, so that the other kinds stay the queries of earlier runs.
+    kinds["typing"] = [f"{pair.split()[0]} {pair.split()[1][:2]}" for pair in kinds["keyword"]]
     # Wildcards from their own generator, so that the other kinds stay the queries of earlier runs. The
     # shortest heads are the costliest: "co*" asks for every word beginning so.
     other = random.Random(seed + 1)

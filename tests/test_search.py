@@ -1518,6 +1518,29 @@ def test_counting_apart_adds_up_to_the_matches(sample_engine):
     assert split >= 7, split  # where two ways both matched papers
 
 
+def test_a_word_being_typed_never_completes_to_a_stop_word(sample_engine):
+    """"neutrino th" is "neutrino theory" or "thermal" being typed, not "the": a stop word typed whole
+    leaves the query, and as the commonest words it was most of what a short prefix cost. Its results
+    mark no stop word as the prefix's match either."""
+    from paperwire.search.keyword import STOPWORDS
+
+    builder = sample_engine.builder
+    builder.searcher = sample_engine.keyword.searcher()
+    every = [t for t, _ in builder.searcher.terms_with_prefix("text_plain", "th", limit=64)]
+    assert {"the", "that", "this"} <= set(every)  # the sample has them: the test can fail
+    completions = [t for t, _ in builder._completions("text_plain", "th")]
+    assert completions and not set(completions) & STOPWORDS
+    assert "theory" in completions
+    result = sample_engine.search("quantum th", mode="keyword")
+    marks = [
+        (hit.abstract[m.start : m.end].lower(), m.how)
+        for hit in result.hits
+        for m in hit.marks("abstract")
+        if m.how == "prefix"
+    ]
+    assert marks and not any(word in STOPWORDS for word, _ in marks)
+
+
 def test_title_tier_expects_a_word_being_typed_in_titles_by_its_completions(sample_engine):
     """A prefix's own stem is in no title ("qua"), its completions in many ("quantum"): the papers
     expected in the tier count the completions, or a word being typed would never look there first."""

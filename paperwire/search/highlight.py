@@ -145,7 +145,7 @@ class Highlighter:
                 cache[word] = (word, "exact")
             elif (token := stems.get(stem_of(word))) is not None:
                 cache[word] = (token, "stem")
-            elif prefix and word.startswith(prefix):
+            elif prefix and word.startswith(prefix) and word not in STOPWORDS:  # as _completions
                 cache[word] = (prefix, "prefix")
             elif (wildcard := self._wildcard_of(word)) is not None:
                 cache[word] = (wildcard, "exact")
