@@ -1519,7 +1519,7 @@ def test_counting_apart_adds_up_to_the_matches(sample_engine):
 
 
 def test_a_word_being_typed_never_completes_to_a_stop_word(sample_engine):
-    """"neutrino th" is "neutrino theory" or "thermal" being typed, not "the": a stop word typed whole
+    """Typing "quantum th" is "quantum theory" or "thermal" being typed, not "the": a stop word typed whole
     leaves the query, and as the commonest words it was most of what a short prefix cost. Its results
     mark no stop word as the prefix's match either."""
     from paperwire.search.keyword import STOPWORDS
