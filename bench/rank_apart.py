@@ -7,7 +7,7 @@ per way, against one query, on the corpus `bench/search.py` built (run that firs
 A word may match by its stem, as an author's name, as a typo, by a completion (being typed), or written
 apart ("space time" for "spacetime"). In the ranking query such a word is a union inside the
 intersection of the words, and tantivy's buffered union reads 4,096 documents ahead of each seek, from
-every way: about what the union costs over the whole index. QueryBuilder.ranking_apart splits the word
+every way: about what the union costs over the whole index. Ranking.apart splits the word
 with the most ways into one query per way, each without the papers of the ways before it
 (service.RANK_APART). Both are timed on `bench/search.py`'s queries and `bench/hybrid.py`'s described
 ones in the same process, taking turns at going first, and their results (ids, scores, totals) are
@@ -25,6 +25,7 @@ from bench.hybrid import described_queries  # noqa: E402
 from bench.search import in_turns, make_queries, open_corpus, turn_rows  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search import service  # noqa: E402
+from paperwire.search.keyword import Ranking  # noqa: E402
 
 WAYS = {"apart": True, "one query": False}
 
@@ -35,14 +36,14 @@ def main() -> None:
     queries["described"] = described_queries(CorpusModel(seed=1), args.queries)
     for text in queries["keyword"][:20]:  # warm tantivy's caches, as a running server would be
         engine.search(text, mode="keyword")
-    split, ranking_apart = [], engine.builder.ranking_apart
+    split, split_ways = [], Ranking.apart
 
-    def watched(*args, **kwargs):  # whether the ranking was split
-        parts = ranking_apart(*args, **kwargs)
+    def watched(self: Ranking) -> list | None:  # whether the ranking was split
+        parts = split_ways(self)
         split.append(parts is not None)
         return parts
 
-    engine.builder.ranking_apart = watched
+    Ranking.apart = watched
     rows = []
     for kind in ("keyword", "typo", "prefix", "described"):
         apart = 0

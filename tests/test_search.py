@@ -1407,21 +1407,21 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
 
 def test_ranking_apart_gives_the_results_of_one_query(sample_engine, monkeypatch):
     """Several words where one matches several ways (an author's name, a typo, a word being typed or
-    also written apart) rank as disjoint queries, one per way (QueryBuilder.ranking_apart): the same
+    also written apart) rank as disjoint queries, one per way (Ranking.apart): the same
     results, scores, totals and relaxed flags as the one ranking query, whatever the page, count or
     filter."""
     from paperwire.search import keyword, service
 
     monkeypatch.setattr(keyword, "TITLE_TIER_MARGIN", float("inf"))  # every match ranked
     split = {"apart": 0}
-    ranking_apart = keyword.QueryBuilder.ranking_apart
+    split_ways = keyword.Ranking.apart
 
-    def watched(self, *args, **kwargs):
-        parts = ranking_apart(self, *args, **kwargs)
+    def watched(self):
+        parts = split_ways(self)
         split["apart"] += parts is not None
         return parts
 
-    monkeypatch.setattr(keyword.QueryBuilder, "ranking_apart", watched)
+    monkeypatch.setattr(keyword.Ranking, "apart", watched)
     cases = [
         {"per_page": 3},
         {"per_page": 3, "as_you_type": True},
@@ -1473,7 +1473,7 @@ def test_no_paper_outside_the_title_tier_scores_above_its_bound(sample_engine):
             tier = builder.title_tier(words, phrases, 0)
             if tier is None:
                 continue
-            q, _ = builder.ranking(words, phrases)
+            q = builder.ranking(words, phrases).query()
             outside = Query.boolean_query([(Occur.Must, q), (Occur.MustNot, tier.query)])
             best = searcher.search(outside, limit=1, count=False).hits
             if best:

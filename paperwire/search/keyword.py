@@ -520,6 +520,47 @@ class _RankedToken(NamedTuple):
     ways: list[tuple[Query, float]]  # the ways it matches anywhere, unscored, and what each scores
 
 
+class Ranking(NamedTuple):
+    """Every word required, ranked (QueryBuilder.ranking): the query's clauses, and the score offset the
+    caller adds back to its scores."""
+
+    required: list[Query]
+    optional: list[Query]
+    offset: float
+    # The tokens whose required clause scores the best of their ways, with its index in ``required``.
+    splittable: list[tuple[int, _RankedToken]]
+
+    def query(self) -> Query:
+        clauses = [(Occur.Must, q) for q in self.required] + [(Occur.Should, q) for q in self.optional]
+        return Query.boolean_query(clauses)
+
+    def apart(self) -> list[Query] | None:
+        """The query as disjoint queries, whose hits together are its hits with the same scores: the
+        token with the most ways to match anywhere (a word also written apart, an author's name, a
+        typo, a word being typed) split into one query per way, best score first, each without the
+        papers of the ways before it, so that its way scores as the word's best match would.
+
+        Why: a union inside an intersection costs about what the union costs over the whole index
+        (tantivy's buffered union reads 4,096 documents ahead of every seek, from every way): at 3M, six
+        common words and "spacetime" (its stem, or "space time" in the title or the abstract) took 50 ms
+        against 3 for its stem alone. Split, each way is one more list the intersection seeks. None
+        where no token has more than one way."""
+        at, token = max(self.splittable, key=lambda item: len(item[1].ways), default=(None, None))
+        if token is None or len(token.ways) < 2:
+            return None
+        ways = sorted(token.ways, key=lambda way: way[1], reverse=True)  # stable: ties keep their order
+        parts = []
+        for i, (way, score) in enumerate(ways):
+            alone = Query.boolean_query(
+                [(Occur.Must, Query.const_score_query(way, score)), (Occur.Should, token.bm25)]
+            )
+            clauses = [(Occur.Must, alone if j == at else q) for j, q in enumerate(self.required)]
+            clauses += [(Occur.Should, q) for q in self.optional]
+            clauses += [(Occur.MustNot, before) for before, _ in ways[:i]]
+            parts.append(Query.boolean_query(clauses))
+        return parts
+
+
 class QueryBuilder:
     """Turns the parsed query language into tantivy queries for one schema."""
 
@@ -1037,58 +1078,16 @@ class QueryBuilder:
             options.append(Query.const_score_query(by_author, 1.0))
         return options
 
-    def ranking(self, words: list[Word], phrases: list[Phrase]) -> tuple[Query, float] | None:
+    def ranking(self, words: list[Word], phrases: list[Phrase]) -> Ranking | None:
         """Every word required, ranked in one query: the scores of ``plain(words, phrases, len(words),
         light_bonus=True)`` plus ``TIE_BREAK`` times the words' BM25 in title and abstract, less an
-        offset the caller adds back (returned with the query).
+        offset the caller adds back (Ranking.offset).
 
         The words' required clauses are plain BM25 term queries wherever a word can only match its own
         stem (no author has it, no typos, not a prefix), so tantivy runs them as its fast intersection
         of posting lists; the score every match gets from such a word (its base and the abstract's
         bonus) is the offset. Where the word is in the title is an optional clause, which tantivy reads
         only for the papers that already match. None for field syntax (``ti:`` etc.)."""
-        built = self._ranking_clauses(words, phrases)
-        if built is None:
-            return None
-        required, optional, offset, _ = built
-        clauses = [(Occur.Must, q) for q in required] + [(Occur.Should, q) for q in optional]
-        return Query.boolean_query(clauses), offset
-
-    def ranking_apart(self, words: list[Word], phrases: list[Phrase]) -> list[Query] | None:
-        """ranking()'s query as disjoint queries, whose hits together are its hits with the same
-        scores: the token with the most ways to match anywhere (a word also written apart, an author's
-        name, a typo, a word being typed) split into one query per way, best score first, each without
-        the papers of the ways before it, so that its way scores as the word's best match would.
-
-        Why: a union inside an intersection costs about what the union costs over the whole index
-        (tantivy's buffered union reads 4,096 documents ahead of every seek, from every way): at 3M, six
-        common words and "spacetime" (its stem, or "space time" in the title or the abstract) took 50 ms
-        against 3 for its stem alone. Split, each way is one more list the intersection seeks. None
-        where no token has more than one way (or ranking() gives None)."""
-        built = self._ranking_clauses(words, phrases)
-        if built is None:
-            return None
-        required, optional, _, splittable = built
-        at, token = max(splittable, key=lambda item: len(item[1].ways), default=(None, None))
-        if token is None or len(token.ways) < 2:
-            return None
-        ways = sorted(token.ways, key=lambda way: way[1], reverse=True)  # stable: ties keep their order
-        parts = []
-        for i, (way, score) in enumerate(ways):
-            alone = Query.boolean_query(
-                [(Occur.Must, Query.const_score_query(way, score)), (Occur.Should, token.bm25)]
-            )
-            clauses = [(Occur.Must, alone if j == at else q) for j, q in enumerate(required)]
-            clauses += [(Occur.Should, q) for q in optional]
-            clauses += [(Occur.MustNot, before) for before, _ in ways[:i]]
-            parts.append(Query.boolean_query(clauses))
-        return parts
-
-    def _ranking_clauses(
-        self, words: list[Word], phrases: list[Phrase]
-    ) -> tuple[list[Query], list[Query], float, list[tuple[int, _RankedToken]]] | None:
-        """ranking()'s required and optional clauses and score offset, and the tokens whose required
-        clause is their ways' best score (with its index among the required clauses)."""
         if any(w.field != "all" for w in words):
             return None
         required: list[Query] = []
@@ -1117,7 +1116,7 @@ class QueryBuilder:
         if not required:
             return None
         optional += self._plain_bonus(words, light=True)
-        return required, optional, offset, splittable
+        return Ranking(required, optional, offset, splittable)
 
     def title_tier(self, words: list[Word], phrases: list[Phrase], hits: int) -> TitleTier | None:
         """The papers with every word in the title, for ranking()'s query: where they are many, the

@@ -38,6 +38,7 @@ from paperwire.search.keyword import (
     Filters,
     KeywordIndex,
     QueryBuilder,
+    Ranking,
     meaningful,
     plain_tokens,
     tokens_as_typed,
@@ -106,7 +107,7 @@ NEAREST_EARLY = True
 # Start the second model on a description's vector as soon as the relaxing walk shows it is one (False:
 # after the keyword side, as before; for benchmarks that compare the two).
 RESCORE_EARLY = True
-# Rank several words as disjoint queries where one of them matches several ways (QueryBuilder.ranking_apart;
+# Rank several words as disjoint queries where one of them matches several ways (Ranking.apart;
 # False: one query, as before; for benchmarks and tests that compare the two).
 RANK_APART = True
 # Count a ranking's matches on a lookup thread while the title tier ranks (False: after it, on the
@@ -980,8 +981,8 @@ class SearchEngine:
         if parsed.plain:
             words, phrases = self._plain_parts(parsed.root)
             words = self.builder.with_solid_pairs(words)
-            one = self._one_query(words, phrases)
-            q = one[0] if one is not None else self.builder.plain(words, phrases, len(words))
+            ranking = self._one_query(words, phrases)
+            q = ranking.query() if ranking is not None else self.builder.plain(words, phrases, len(words))
             return with_filters(q, filter_queries)
         return with_filters(self.builder.node(parsed.root) or tantivy.Query.empty_query(), filter_queries)
 
@@ -1105,18 +1106,18 @@ class SearchEngine:
         typed, whose completions can match most papers: there the two phases, whose first tantivy cuts
         short by BM25 bounds. When fewer papers than a page match and ``may_relax``, only their count
         (ranked=False: the caller relaxes instead)."""
-        one = self._one_query(words, phrases)
-        if one is None:
-            ranking = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
-            return ranking(searcher, words, phrases, filter_queries, offset, per_page, count)
-        q, score_offset = one
+        ranking = self._one_query(words, phrases)
+        if ranking is None:
+            phases = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
+            return phases(searcher, words, phrases, filter_queries, offset, per_page, count)
+        q, score_offset = ranking.query(), ranking.offset
         in_a_row = self.builder.words_in_a_row(words, "abstract")
         limit = offset + per_page if in_a_row is None else max(offset + per_page, RESCORE_WINDOW)
         found, counting = self._title_first(searcher, words, phrases, q, filter_queries, limit, count)
         if found is None:
             # Where the count is under way already, the ranking query need not count again.
             counts = count and counting is None
-            parts = self.builder.ranking_apart(words, phrases) if RANK_APART else None
+            parts = ranking.apart() if RANK_APART else None
             if parts is None:
                 result = searcher.search(with_filters(q, filter_queries), limit=limit, count=counts)
                 found = result.hits
@@ -1183,8 +1184,8 @@ class SearchEngine:
         window.sort(key=lambda hit: hit[0], reverse=True)  # stable: ties keep tantivy's order
         return window + hits[RESCORE_WINDOW:]
 
-    def _one_query(self, words: list[Word], phrases: list[Phrase]) -> tuple[tantivy.Query, float] | None:
-        """The ranking query and its score offset (QueryBuilder.ranking), or None where the two phases
+    def _one_query(self, words: list[Word], phrases: list[Phrase]) -> Ranking | None:
+        """The ranking query's clauses and score offset (QueryBuilder.ranking), or None where the two phases
         rank: a lone word being typed, or field syntax."""
         if len(words) == 1 and words[0].prefix and len(plain_tokens(words[0].text)) == 1:
             return None
@@ -1303,7 +1304,7 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 def _search_apart(
     searcher, parts: list[tantivy.Query], filter_queries, limit: int, count: bool
 ) -> tuple[list, int]:
-    """The first ``limit`` hits of the disjoint queries ``parts`` together (QueryBuilder.ranking_apart),
+    """The first ``limit`` hits of the disjoint queries ``parts`` together (Ranking.apart),
     in tantivy's order (best first; a tie in document order), and how many papers they match (where
     not ``count``: the hits given)."""
     hits, total = [], 0
