@@ -616,9 +616,8 @@ class SearchEngine:
         if self.rescoring_ready():
             try:
                 self._query_vector("warm up", rescoring=True)
-            except ModelUnavailable as exc:  # installed without its packages: _blended turns it off
-                log.warning("re-scoring is off: %s", exc)
-                self.rescorer = None
+            except ModelUnavailable as exc:
+                self._rescoring_off(exc)
 
     def _query_vector(self, text: str, rescoring: bool = False) -> np.ndarray:
         """The query's vector by the embedding model, or by the re-scoring model when ``rescoring``."""
@@ -660,6 +659,12 @@ class SearchEngine:
             return None
         return model_thread().submit(self._query_vector, text, True)
 
+    def _rescoring_off(self, exc: ModelUnavailable) -> None:
+        """Installed without the re-scoring model's packages: search goes on without it, and says so
+        once."""
+        log.warning("re-scoring is off: %s", exc)
+        self.rescorer = None
+
     def _rescore_vector_early(self, text: str, early: Future) -> np.ndarray | None:
         """On the model's thread: the re-scoring model's vector of ``text`` with the fixes that ``early``
         (see _embed_soon) found, which ran before this on the same thread; None where it found none
@@ -676,9 +681,7 @@ class SearchEngine:
         try:
             qvec = rescoring.result()
         except ModelUnavailable as exc:
-            # Installed without the model's packages: search goes on without it, and says so once.
-            log.warning("re-scoring is off: %s", exc)
-            self.rescorer = None
+            self._rescoring_off(exc)
             return cosines
         second = self.rescore_vectors.similarities([i for i, c in cosines.items() if c is not None], qvec)
         return {
