@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.hybrid import described_queries  # noqa: E402
-from bench.search import in_turns, make_queries, open_corpus, turn_rows  # noqa: E402
+from bench.search import in_turns, make_queries, open_corpus, print_turn_table, turn_rows  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search import service  # noqa: E402
 from paperwire.search.keyword import Ranking  # noqa: E402
@@ -61,14 +61,7 @@ def main() -> None:
         )
         rows += turn_rows(kind, timings, "one query", {"apart": apart}, same)
     service.RANK_APART = True
-    print()
-    n = len(queries["keyword"])
-    print(
-        f"| kind | ranking | p50 ms | p95 ms | mean ms | p95 against one query | split (of {n}) | "
-        f"same results (of {n}) |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    print("\n".join(rows))
+    print_turn_table(rows, "one query", "split", len(queries["keyword"]))
 
 
 if __name__ == "__main__":

@@ -206,6 +206,18 @@ def turn_rows(
     return rows
 
 
+def print_turn_table(rows: list[str], against: str, counted: str, n: int) -> None:
+    """turn_rows' rows under their header: ``against`` names the baseline way, ``counted`` what the bench
+    counted, ``n`` the queries of a kind."""
+    print()
+    print(
+        f"| kind | ranking | p50 ms | p95 ms | mean ms | p95 against {against} | {counted} (of {n}) | "
+        f"same results (of {n}) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
 def corpus_options(parser: argparse.ArgumentParser) -> None:
     """The options naming a synthetic corpus and its queries (shared with bench/hybrid.py)."""
     parser.add_argument("--n", type=int, default=1_000_000)

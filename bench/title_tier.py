@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.search import in_turns, make_queries, open_corpus, turn_rows  # noqa: E402
+from bench.search import in_turns, make_queries, open_corpus, print_turn_table, turn_rows  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search import keyword  # noqa: E402
 
@@ -61,14 +61,7 @@ def main() -> None:
         )
         rows += turn_rows(kind, timings, "every match ranked", {"title tier first": from_tier}, same)
     keyword.TITLE_TIER_MARGIN = WAYS["title tier first"]
-    print()
-    n = len(queries["keyword"])
-    print(
-        f"| kind | ranking | p50 ms | p95 ms | mean ms | p95 against every match | hits from the tier "
-        f"(of {n}) | same results (of {n}) |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    print("\n".join(rows))
+    print_turn_table(rows, "every match", "hits from the tier", len(queries["keyword"]))
 
 
 if __name__ == "__main__":

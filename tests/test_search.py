@@ -1355,6 +1355,17 @@ def title_word_queries(engine: SearchEngine) -> list[str]:
     return queries
 
 
+def keyword_results(engine: SearchEngine, queries: list[str], cases: list[dict]) -> list[tuple]:
+    """Each query searched (keyword, whole words unless a case says otherwise) with each case's arguments:
+    its total, ids and scores, and relaxed flag, to compare two ways of ranking."""
+    return [
+        (r.total, [(h.id, round(h.score, 4)) for h in r.hits], r.relaxed)
+        for q in queries
+        for case in cases
+        for r in [engine.search(q, mode="keyword", **{"as_you_type": False, **case})]
+    ]
+
+
 def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monkeypatch):
     """Where many papers have every word in the title, the ranking looks among them alone
     (SearchEngine._title_first) and counts the matches beside it; the results, scores, totals and the
@@ -1388,12 +1399,7 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
         monkeypatch.setattr(service, "COUNT_BESIDE", count_beside)
         outcomes.update({"tier": 0, "every match": 0})
         runs[name] = (
-            [
-                (r.total, [(h.id, round(h.score, 4)) for h in r.hits], r.relaxed)
-                for q in queries
-                for case in cases
-                for r in [sample_engine.search(q, mode="keyword", **{"as_you_type": False, **case})]
-            ],
+            keyword_results(sample_engine, queries, cases),
             dict(outcomes),
         )
     assert runs["tier"][0] == runs["every match"][0]
@@ -1442,12 +1448,7 @@ def test_ranking_apart_gives_the_results_of_one_query(sample_engine, monkeypatch
     for apart in (True, False):
         monkeypatch.setattr(service, "RANK_APART", apart)
         split["apart"] = 0
-        runs[apart] = [
-            (r.total, [(h.id, round(h.score, 4)) for h in r.hits], r.relaxed)
-            for q in queries
-            for case in cases
-            for r in [sample_engine.search(q, mode="keyword", **{"as_you_type": False, **case})]
-        ]
+        runs[apart] = keyword_results(sample_engine, queries, cases)
         if apart:
             assert split["apart"] > 40, split
     assert runs[True] == runs[False]
