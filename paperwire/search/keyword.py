@@ -1118,7 +1118,9 @@ class QueryBuilder:
         optional += self._plain_bonus(words, light=True)
         return Ranking(required, optional, offset, splittable)
 
-    def title_tier(self, words: list[Word], phrases: list[Phrase], hits: int) -> TitleTier | None:
+    def title_tier(
+        self, words: list[Word], phrases: list[Phrase], hits: int, ranking: Ranking | None = None
+    ) -> TitleTier | None:
         """The papers with every word in the title, for ranking()'s query: where they are many, the
         best of them are its best results, and finding them reads the titles' short posting lists, not
         every paper with the words (179k for "models single" at 3M: 21 ms against 5).
@@ -1146,10 +1148,13 @@ class QueryBuilder:
             expected *= min(n, in_titles) / n
         if expected < TITLE_TIER_MARGIN * hits:
             return None
-        most = 0.0
-        for token, prefix in tokens:
-            part = self._ranked_token(token, prefix)
-            most += (0.0 if part.offset else part.best) + _BEST_IN_TITLE + largest_tie_break
+        # From ranking()'s clauses (built here where the caller has none): one required clause a token,
+        # those that can match several ways with their best.
+        ranking = ranking or self.ranking(words, phrases)
+        if ranking is None:
+            return None
+        most = len(ranking.required) * (_BEST_IN_TITLE + largest_tie_break)
+        most += sum(part.best for _, part in ranking.splittable)
         in_title = self.candidates(words, phrases, in_title=True)
         if in_title is None:
             return None

@@ -1113,16 +1113,16 @@ class SearchEngine:
         if ranking is None:
             phases = self._two_phase if offset + per_page <= CANDIDATES else self._past_two_phase
             return phases(searcher, words, phrases, filter_queries, offset, per_page, count)
-        q, score_offset = ranking.query(), ranking.offset
         in_a_row = self.builder.words_in_a_row(words, "abstract")
         limit = offset + per_page if in_a_row is None else max(offset + per_page, RESCORE_WINDOW)
-        found, counting = self._title_first(searcher, words, phrases, q, filter_queries, limit, count)
+        found, counting = self._title_first(searcher, words, phrases, ranking, filter_queries, limit, count)
         if found is None:
             # Where the count is under way already, the ranking query need not count again.
             counts = count and counting is None
             parts = ranking.apart() if RANK_APART else None
             if parts is None:
-                result = searcher.search(with_filters(q, filter_queries), limit=limit, count=counts)
+                q = with_filters(ranking.query(), filter_queries)
+                result = searcher.search(q, limit=limit, count=counts)
                 found = result.hits
                 total = result.count if counts else len(found)
             else:
@@ -1133,20 +1133,20 @@ class SearchEngine:
             total = counting.result()
         if may_relax and offset == 0 and total < min(per_page, 10):
             return Found([], total, ranked=False)
-        hits = [(float(score) + score_offset, address) for score, address in found]
+        hits = [(float(score) + ranking.offset, address) for score, address in found]
         if in_a_row is not None and len(hits) > 1:
             hits = self._rescored(searcher, hits, in_a_row)
         return Found(hits[offset : offset + per_page], total)
 
     def _title_first(
-        self, searcher, words, phrases, q: tantivy.Query, filter_queries, limit: int, count: bool
+        self, searcher, words, phrases, ranking: Ranking, filter_queries, limit: int, count: bool
     ) -> tuple[list | None, Future | None]:
-        """The first ``limit`` hits of the ranking query ``q``, from the papers with every word in the
-        title alone where that is sure to give the same hits (QueryBuilder.title_tier; None where it is
-        not: ``q`` ranks every match then), and the total: counted meanwhile on a lookup thread
+        """The first ``limit`` hits of the ranking query (``ranking``), from the papers with every word in
+        the title alone where that is sure to give the same hits (QueryBuilder.title_tier; None where it
+        is not: the query ranks every match then), and the total: counted meanwhile on a lookup thread
         (COUNT_BESIDE; otherwise after the tier, where it gave the hits), by intersections that read no
         scores (QueryBuilder.counted_apart; None where not counted)."""
-        tier = self.builder.title_tier(words, phrases, limit)
+        tier = self.builder.title_tier(words, phrases, limit, ranking)
         if tier is None:
             return None, None
 
@@ -1157,8 +1157,9 @@ class SearchEngine:
             )
 
         counting = lookup_threads().submit(counted) if count and COUNT_BESIDE else None
-        in_title = tantivy.Query.const_score_query(tier.query, 0.0)  # a filter: scores stay q's
-        hits = searcher.search(with_filters(q, [in_title, *filter_queries]), limit=limit, count=False).hits
+        in_title = tantivy.Query.const_score_query(tier.query, 0.0)  # a filter: the scores stay the query's
+        q = with_filters(ranking.query(), [in_title, *filter_queries])
+        hits = searcher.search(q, limit=limit, count=False).hits
         if len(hits) < limit or float(hits[-1][0]) <= tier.above:
             return None, counting
         if count and counting is None:
