@@ -1554,3 +1554,52 @@ def test_title_tier_expects_a_word_being_typed_in_titles_by_its_completions(samp
     assert tier is not None and tier.expected >= 2
     whole, _ = sample_engine._plain_parts(parse_query("test qua", as_you_type=False).root)
     assert builder.title_tier(whole, [], 1) is None  # "qua" typed whole: in no title
+
+
+def test_the_words_first_letters_are_indexed_without_stop_words_or_the_whole_word():
+    """What a word being typed with two or three letters matches (typed_prefixes): each word's first two
+    and three letters, hyphenated words also solid, as the index reads them (accents folded); no stop
+    word's, and not a word as its own prefix (its stem matches it)."""
+    from paperwire.search.keyword import PLAIN_ANALYZER, typed_prefixes
+
+    def first_letters(text: str) -> set[str]:
+        return set(typed_prefixes(set(PLAIN_ANALYZER.analyze(text))).split())
+
+    assert first_letters("The Café of k-means kmeans qa QCD") == {"ca", "caf", "km", "kme", "me", "mea", "qc"}
+    assert first_letters("the of and") == set()
+
+
+def test_a_short_word_being_typed_matches_every_word_it_begins(sample_engine, monkeypatch):
+    """Two or three letters of a word being typed match through the words' first letters, indexed
+    (INDEXED_PREFIXES): every word they begin, the rarest too, as the highlighter marks it, with the
+    scores of the completions asked one by one. Three completions asked at most, as a stand-in for
+    the 64 of a large index: the rare ones are found only through the first letters."""
+    from paperwire.search import keyword
+
+    monkeypatch.setattr(keyword, "PREFIX_COMPLETIONS", 3)
+    found = {}
+    for indexed in (True, False):
+        monkeypatch.setattr(keyword, "PREFIX_POSTINGS", indexed)
+        pages = [sample_engine.search("pr", mode="keyword", per_page=100, page=p) for p in (1, 2, 3, 4)]
+        found[indexed] = {h.id: h for page in pages for h in page.hits}
+        assert len(found[indexed]) == pages[0].total < 400
+    assert set(found[False]) < set(found[True])
+    rare = [found[True][i] for i in set(found[True]) - set(found[False])]
+    assert all(any(m.how == "prefix" for f in ("title", "abstract") for m in h.marks(f)) for h in rare)
+
+    # Every completion asked one by one: the same results and scores as the first letters indexed.
+    monkeypatch.setattr(keyword, "PREFIX_COMPLETIONS", 100_000)
+    monkeypatch.setattr(keyword, "COMPLETION_SHARE", 0.0)
+    queries = [
+        f"{q.rsplit(' ', 1)[0]} {q.rsplit(' ', 1)[1][:n]}"
+        for q in title_word_queries(sample_engine)
+        for n in (2, 3)
+    ]
+    queries += ["pr", "quantum th", "dark energy equation of st", "black ho", "xr", "rpa", "neural net"]
+    cases = [{"per_page": 5, "as_you_type": True}, {"per_page": 2, "page": 2, "as_you_type": True}]
+    runs = {}
+    for indexed in (True, False):
+        monkeypatch.setattr(keyword, "PREFIX_POSTINGS", indexed)
+        runs[indexed] = keyword_results(sample_engine, queries, cases)
+    assert runs[True] == runs[False]
+    assert sum(1 for total, hits, _ in runs[True] if hits) > 40

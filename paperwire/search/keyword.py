@@ -32,8 +32,9 @@ from paperwire.store import Store, StoredPaper
 
 log = logging.getLogger("paperwire.search")
 # 3: the "updated" fast field (sort by newest version); 4: the "key" fast field; 5: hyphenated words also
-# indexed joined (compounds_of); 6: Greek letters indexed by name, formulas' subscripts joined (searchable)
-SCHEMA_VERSION = 6
+# indexed joined (compounds_of); 6: Greek letters indexed by name, formulas' subscripts joined (searchable);
+# 7: the words' first letters (title_prefix, text_prefix)
+SCHEMA_VERSION = 7
 STATE_FILE = "paperwire-index.json"
 STEM, PLAIN = "pw_stem", "pw_plain"
 
@@ -75,6 +76,13 @@ MIN_PREFIX = 2
 # authors' names (Li, Liu, Lin...), the union of whose papers no one is asking for.
 MIN_AUTHOR_PREFIX = 3
 PREFIX_COMPLETIONS = 64
+# A word being typed with this many letters matches through the words' first letters, indexed as terms
+# (title_prefix, text_prefix: Meilisearch's prefix postings): one posting list where its completions were
+# a set of dozens ("in": 63 completions, 5.4M postings at 3M, built into a bitset over the whole index in
+# each query; docs/benchmarks.md). Longer prefixes have few completions, each rare.
+INDEXED_PREFIXES = (2, 3)
+_PREFIX_FIELDS = {"text_plain": "text_prefix", "title_plain": "title_prefix"}
+PREFIX_POSTINGS = True  # False: completions as term sets, as before schema 7 (bench/prefix_postings.py)
 # A last word typed whole that is itself a word ("group", "single") is completed only to words at least
 # this share as common as it ("fermi": "fermions" yes; "group": "grouptheoretical" no): one typed to
 # the end rarely means a much rarer word, and each completion adds its postings to the query's union.
@@ -111,6 +119,15 @@ PLAIN_ANALYZER = _analyzer(stem=False)
 
 def plain_tokens(text: str) -> list[str]:
     return PLAIN_ANALYZER.analyze(searchable(text))
+
+
+def typed_prefixes(words: set[str]) -> str:
+    """The ``words`` (as PLAIN_ANALYZER gives them) as they begin, INDEXED_PREFIXES letters long, each
+    once, space-separated: a word being typed that long matches every word it begins (_prefix). Not the
+    stop words, which are no completion (_completions), nor a word's whole self, which its stem already
+    matches. About a third of the time it takes to make a paper's document (docs/benchmarks.md)."""
+    words = words - STOPWORDS
+    return " ".join({t[:n] for n in INDEXED_PREFIXES for t in words if len(t) > n})
 
 
 def searchable(text: str) -> str:
@@ -276,6 +293,9 @@ def build_schema() -> tantivy.Schema:
     # Title and abstract together: which papers contain a word anywhere (see QueryBuilder._anywhere).
     sb.add_text_field("text", tokenizer_name=STEM, index_option="basic")
     sb.add_text_field("text_plain", tokenizer_name=PLAIN, index_option="basic")
+    # The first INDEXED_PREFIXES letters of every word but the stop words (typed_prefixes).
+    sb.add_text_field("title_prefix", tokenizer_name=PLAIN, index_option="basic")
+    sb.add_text_field("text_prefix", tokenizer_name=PLAIN, index_option="basic")
     sb.add_text_field("authors", tokenizer_name=PLAIN, index_option="position")
     # Categories lower-cased, whole (cs.cl) and by archive (cs), so cs.* is one term lookup.
     sb.add_text_field("category", tokenizer_name="raw")
@@ -442,6 +462,10 @@ class KeywordIndex:
         if title_compounds or abstract_compounds:
             for name in ("text", "text_plain"):
                 doc.add_text(name, f"{title_compounds} {abstract_compounds}")
+        title_words = set(PLAIN_ANALYZER.analyze(f"{title} {title_compounds}"))
+        doc.add_text("title_prefix", typed_prefixes(title_words))
+        abstract_words = PLAIN_ANALYZER.analyze(f"{abstract} {abstract_compounds}")
+        doc.add_text("text_prefix", typed_prefixes(title_words.union(abstract_words)))
         for author in p.authors:
             doc.add_text("authors", author.name)
         for category in p.categories:
@@ -879,6 +903,9 @@ class QueryBuilder:
         completions = [term for term, _ in self._completions(field, prefix)]
         if not completions:
             return None
+        if len(prefix) in INDEXED_PREFIXES and field in _PREFIX_FIELDS and PREFIX_POSTINGS:
+            # Every completion, the rare ones too, as one term: what the highlighter marks as well.
+            return Query.term_query(self.schema, _PREFIX_FIELDS[field], prefix)
         return Query.term_set_query(self.schema, field, completions)
 
     def _completions(self, field: str, prefix: str) -> list[tuple[str, int]]:
@@ -1143,7 +1170,9 @@ class QueryBuilder:
         expected = float(n)  # first, from document frequencies alone: most queries stop here
         for token, prefix in tokens:
             in_titles = self.doc_freq(stem_of(token), "title") or 0
-            if prefix:  # or a completion: at most the sum (a title may have several)
+            if prefix and len(token) in INDEXED_PREFIXES and PREFIX_POSTINGS:  # or begin a word
+                in_titles += self.doc_freq(token, "title_prefix") or 0
+            elif prefix:  # or a completion: at most the sum (a title may have several)
                 in_titles += sum(df for _, df in self._completions("title_plain", token))
             expected *= min(n, in_titles) / n
         if expected < TITLE_TIER_MARGIN * hits:
