@@ -903,10 +903,21 @@ class QueryBuilder:
         completions = [term for term, _ in self._completions(field, prefix)]
         if not completions:
             return None
-        if len(prefix) in INDEXED_PREFIXES and field in _PREFIX_FIELDS and PREFIX_POSTINGS:
+        if field in _PREFIX_FIELDS and self.by_first_letters(prefix):
             # Every completion, the rare ones too, as one term: what the highlighter marks as well.
             return Query.term_query(self.schema, _PREFIX_FIELDS[field], prefix)
         return Query.term_set_query(self.schema, field, completions)
+
+    def by_first_letters(self, prefix: str) -> bool:
+        """Whether a word being typed matches through the words' first letters (title_prefix,
+        text_prefix): every word it begins. So where it has INDEXED_PREFIXES letters and is no word
+        itself, or a stop word; a word ("gas") completes only to its common completions
+        (COMPLETION_SHARE), as longer prefixes do."""
+        return (
+            PREFIX_POSTINGS
+            and len(prefix) in INDEXED_PREFIXES
+            and (prefix in STOPWORDS or not self.doc_freq(prefix))
+        )
 
     def _completions(self, field: str, prefix: str) -> list[tuple[str, int]]:
         """The completions _prefix asks for, with their document frequencies in ``field``."""
@@ -1170,7 +1181,7 @@ class QueryBuilder:
         expected = float(n)  # first, from document frequencies alone: most queries stop here
         for token, prefix in tokens:
             in_titles = self.doc_freq(stem_of(token), "title") or 0
-            if prefix and len(token) in INDEXED_PREFIXES and PREFIX_POSTINGS:  # or begin a word
+            if prefix and self.by_first_letters(token):  # or begin a word
                 in_titles += self.doc_freq(token, "title_prefix") or 0
             elif prefix:  # or a completion: at most the sum (a title may have several)
                 in_titles += sum(df for _, df in self._completions("title_plain", token))
