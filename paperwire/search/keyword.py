@@ -900,24 +900,23 @@ class QueryBuilder:
         a million postings at a million papers, each read whole)."""
         if self.searcher is None:
             return Query.fuzzy_term_query(self.schema, field, prefix, distance=0, prefix=True)
+        if field in _PREFIX_FIELDS and self.by_first_letters(prefix):
+            # Every word it begins, the rare ones too, as one term: what the highlighter marks as well.
+            if not self.doc_freq(prefix, _PREFIX_FIELDS[field]):
+                return None
+            return Query.term_query(self.schema, _PREFIX_FIELDS[field], prefix)
         completions = [term for term, _ in self._completions(field, prefix)]
         if not completions:
             return None
-        if field in _PREFIX_FIELDS and self.by_first_letters(prefix):
-            # Every completion, the rare ones too, as one term: what the highlighter marks as well.
-            return Query.term_query(self.schema, _PREFIX_FIELDS[field], prefix)
         return Query.term_set_query(self.schema, field, completions)
 
-    def by_first_letters(self, prefix: str) -> bool:
+    @staticmethod
+    def by_first_letters(prefix: str) -> bool:
         """Whether a word being typed matches through the words' first letters (title_prefix,
-        text_prefix): every word it begins. So where it has INDEXED_PREFIXES letters and is no word
-        itself, or a stop word; a word ("gas") completes only to its common completions
-        (COMPLETION_SHARE), as longer prefixes do."""
-        return (
-            PREFIX_POSTINGS
-            and len(prefix) in INDEXED_PREFIXES
-            and (prefix in STOPWORDS or not self.doc_freq(prefix))
-        )
+        text_prefix): every word it begins, where it has INDEXED_PREFIXES letters. At two or three
+        letters most are also a word somewhere ("de", "ca", "gas"), so the rule for a word typed whole
+        (COMPLETION_SHARE) would leave most of them to the completions' term set again."""
+        return PREFIX_POSTINGS and len(prefix) in INDEXED_PREFIXES
 
     def _completions(self, field: str, prefix: str) -> list[tuple[str, int]]:
         """The completions _prefix asks for, with their document frequencies in ``field``."""
