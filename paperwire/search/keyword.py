@@ -83,6 +83,9 @@ PREFIX_COMPLETIONS = 64
 INDEXED_PREFIXES = (2, 3)
 _PREFIX_FIELDS = {"text_plain": "text_prefix", "title_plain": "title_prefix"}
 PREFIX_POSTINGS = True  # False: completions as term sets, as before schema 7 (bench/prefix_postings.py)
+STOP_WORDS_COMPLETE_ONLY = (
+    True  # False: a stop word being typed also matches itself (QueryBuilder.completes_only)
+)
 # A last word typed whole that is itself a word ("group", "single") is completed only to words at least
 # this share as common as it ("fermi": "fermions" yes; "group": "grouptheoretical" no): one typed to
 # the end rarely means a much rarer word, and each completion adds its postings to the query's union.
@@ -820,17 +823,21 @@ class QueryBuilder:
         """_word_options' ways anywhere as (unscored query, score), and the title's bonuses."""
         s = self.schema
         b = BONUS
-        ways = [(Query.term_query(s, "text", stem_of(token)), base + b[("abstract", "stem")])]
-        if self.doc_freq(token, "authors") != 0:  # None: no searcher to ask
-            ways.append((Query.term_query(s, "authors", token), base + b[("authors", "exact")]))
-        in_title = [
-            Query.const_score_query(
-                Query.term_query(s, "title_plain", token), b[("title", "exact")] - b[("abstract", "stem")]
-            ),
-            Query.const_score_query(
-                Query.term_query(s, "title", stem_of(token)), b[("title", "stem")] - b[("abstract", "stem")]
-            ),
-        ]
+        if self.completes_only(token, prefix):
+            ways, in_title = [], []
+        else:
+            ways = [(Query.term_query(s, "text", stem_of(token)), base + b[("abstract", "stem")])]
+            if self.doc_freq(token, "authors") != 0:  # None: no searcher to ask
+                ways.append((Query.term_query(s, "authors", token), base + b[("authors", "exact")]))
+            in_title = [
+                Query.const_score_query(
+                    Query.term_query(s, "title_plain", token), b[("title", "exact")] - b[("abstract", "stem")]
+                ),
+                Query.const_score_query(
+                    Query.term_query(s, "title", stem_of(token)),
+                    b[("title", "stem")] - b[("abstract", "stem")],
+                ),
+            ]
         apart = self.written_apart(token)
         if apart is not None:
             # Scored as the word's stem: "data set" is no weaker a match than "dataset".
@@ -917,6 +924,20 @@ class QueryBuilder:
         letters most are also a word somewhere ("de", "ca", "gas"), so the rule for a word typed whole
         (COMPLETION_SHARE) would leave most of them to the completions' term set again."""
         return PREFIX_POSTINGS and len(prefix) in INDEXED_PREFIXES
+
+    def completes_only(self, token: str, prefix: bool) -> bool:
+        """Whether ``token`` matches the words it begins and not itself: a stop word being typed
+        ("forms in", "modular for") that begins some word. Typed whole it would leave the query, and
+        as itself it is in nearly every paper, where it only ranked a paper with "in" above one with
+        "invariant", and its posting list, joined to its completions', cost most of the query (at 3M
+        "forms in" took 105 ms in the title tier alone; docs/benchmarks.md)."""
+        return (
+            prefix
+            and STOP_WORDS_COMPLETE_ONLY
+            and token in STOPWORDS
+            and len(token) >= MIN_PREFIX
+            and self._prefix("text_plain", token) is not None
+        )
 
     def _completions(self, field: str, prefix: str) -> list[tuple[str, int]]:
         """The completions _prefix asks for, with their document frequencies in ``field``."""
@@ -1098,8 +1119,9 @@ class QueryBuilder:
         s = self.schema
         typos = _corrects_typos(token, self.doc_freq(token))
         stem_field, plain_field = ("title", "title_plain") if in_title else ("text", "text_plain")
-        options = [Query.term_query(s, stem_field, stem_of(token))]
-        if not in_title and self.doc_freq(token, "authors") != 0:
+        itself = not self.completes_only(token, prefix)
+        options = [Query.term_query(s, stem_field, stem_of(token))] if itself else []
+        if itself and not in_title and self.doc_freq(token, "authors") != 0:
             options.append(Query.term_query(s, "authors", token))
         if (apart := self.written_apart(token)) is not None:
             fields = ("title",) if in_title else ("title", "abstract")
@@ -1179,7 +1201,9 @@ class QueryBuilder:
         tokens = [typed for word in words for typed in tokens_as_typed(word)]
         expected = float(n)  # first, from document frequencies alone: most queries stop here
         for token, prefix in tokens:
-            in_titles = self.doc_freq(stem_of(token), "title") or 0
+            in_titles = (
+                0 if self.completes_only(token, prefix) else self.doc_freq(stem_of(token), "title") or 0
+            )
             if prefix and self.by_first_letters(token):  # or begin a word
                 in_titles += self.doc_freq(token, "title_prefix") or 0
             elif prefix:  # or a completion: at most the sum (a title may have several)
@@ -1209,11 +1233,13 @@ class QueryBuilder:
         ways, in_title = self._scored_ways(token, base, _corrects_typos(token, df), prefix)
         bm25 = self._bm25(token)
         any_of = Query.disjunction_max_query([Query.const_score_query(q, score) for q, score in ways])
+        itself = not self.completes_only(token, prefix)
         return _RankedToken(
-            in_title=Query.disjunction_max_query(in_title),
+            in_title=Query.disjunction_max_query(in_title) if in_title else Query.empty_query(),
             bm25=bm25,
-            scored=Query.boolean_query([(Occur.Must, any_of), (Occur.Should, bm25)]),
-            offset=base + BONUS[("abstract", "stem")] if len(ways) == 1 else 0.0,
+            # A stop word's BM25 breaks no tie: it is in nearly every paper.
+            scored=Query.boolean_query([(Occur.Must, any_of), (Occur.Should, bm25)]) if itself else any_of,
+            offset=base + BONUS[("abstract", "stem")] if len(ways) == 1 and itself else 0.0,
             best=max(score for _, score in ways),
             ways=ways,
         )
