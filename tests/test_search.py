@@ -1370,7 +1370,8 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
     """Where many papers have every word in the title, the ranking looks among them alone
     (SearchEngine._title_first) and counts the matches beside it; the results, scores, totals and the
     relaxed flag are those of ranking every match, whatever the page, count, filter or the word being
-    typed, and whether the count runs beside the tier or after it. The sample is small, so the tier is
+    typed, whether the count runs beside the tier or after it, and whether the tier's ranking runs as one
+    query or apart (Ranking.apart). The sample is small, so the tier is
     tried whatever the papers expected in it, for pages of a few hits (RESCORE_WINDOW 3)."""
     from paperwire.search import keyword, service
 
@@ -1392,18 +1393,25 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
         {"per_page": 3, "filters": Filters(categories=["cs.*"])},
     ]
     queries = title_word_queries(sample_engine)
+    queries += [f"{q.rsplit(' ', 1)[0]} {q.rsplit(' ', 1)[1][:2]}" for q in queries[:20]]  # being typed
     runs = {}
-    ways = (("tier", 0.0, True), ("tier, counted after", 0.0, False), ("every match", float("inf"), True))
-    for name, margin, count_beside in ways:
+    ways = (
+        ("tier", 0.0, True, True),
+        ("tier, counted after", 0.0, False, True),
+        ("tier, one query", 0.0, True, False),  # not Ranking.apart
+        ("every match", float("inf"), True, True),
+    )
+    for name, margin, count_beside, apart in ways:
         monkeypatch.setattr(keyword, "TITLE_TIER_MARGIN", margin)
         monkeypatch.setattr(service, "COUNT_BESIDE", count_beside)
+        monkeypatch.setattr(service, "RANK_APART", apart)
         outcomes.update({"tier": 0, "every match": 0})
         runs[name] = (
             keyword_results(sample_engine, queries, cases),
             dict(outcomes),
         )
     assert runs["tier"][0] == runs["every match"][0]
-    assert runs["tier, counted after"] == runs["tier"]
+    assert runs["tier, counted after"] == runs["tier"] == runs["tier, one query"]
     assert runs["every match"][1]["tier"] == 0
     # The tier gave the results in many searches and fell short (too few papers, or a paper outside it
     # could score as high) in others.

@@ -1231,14 +1231,14 @@ class QueryBuilder:
         df = self.doc_freq(token)
         base = self.word_base(df)
         ways, in_title = self._scored_ways(token, base, _corrects_typos(token, df), prefix)
-        bm25 = self._bm25(token)
-        any_of = Query.disjunction_max_query([Query.const_score_query(q, score) for q, score in ways])
         itself = not self.completes_only(token, prefix)
+        # A stop word's BM25 breaks no tie: it is in nearly every paper.
+        bm25 = self._bm25(token) if itself else Query.empty_query()
+        any_of = Query.disjunction_max_query([Query.const_score_query(q, score) for q, score in ways])
         return _RankedToken(
             in_title=Query.disjunction_max_query(in_title) if in_title else Query.empty_query(),
             bm25=bm25,
-            # A stop word's BM25 breaks no tie: it is in nearly every paper.
-            scored=Query.boolean_query([(Occur.Must, any_of), (Occur.Should, bm25)]) if itself else any_of,
+            scored=Query.boolean_query([(Occur.Must, any_of), (Occur.Should, bm25)]),
             offset=base + BONUS[("abstract", "stem")] if len(ways) == 1 and itself else 0.0,
             best=max(score for _, score in ways),
             ways=ways,

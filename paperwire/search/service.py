@@ -1158,8 +1158,12 @@ class SearchEngine:
 
         counting = lookup_threads().submit(counted) if count and COUNT_BESIDE else None
         in_title = tantivy.Query.const_score_query(tier.query, 0.0)  # a filter: the scores stay the query's
-        q = with_filters(ranking.query(), [in_title, *filter_queries])
-        hits = searcher.search(q, limit=limit, count=False).hits
+        parts = ranking.apart() if RANK_APART else None  # as every match is ranked (see _ranked)
+        if parts is None:
+            q = with_filters(ranking.query(), [in_title, *filter_queries])
+            hits = searcher.search(q, limit=limit, count=False).hits
+        else:
+            hits, _ = _search_apart(searcher, parts, [in_title, *filter_queries], limit, False)
         if len(hits) < limit or float(hits[-1][0]) <= tier.above:
             return None, counting
         if count and counting is None:
