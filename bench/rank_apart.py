@@ -9,7 +9,8 @@ apart ("space time" for "spacetime"). In the ranking query such a word is a unio
 intersection of the words, and tantivy's buffered union reads 4,096 documents ahead of each seek, from
 every way: about what the union costs over the whole index. Ranking.apart splits the word
 with the most ways into one query per way, each without the papers of the ways before it
-(service.RANK_APART). Both are timed on `bench/search.py`'s queries and `bench/hybrid.py`'s described
+(service.RANK_APART), or the two with the most ways into one query per pair of their ways
+(keyword.SPLIT_TOKENS). All three are timed on `bench/search.py`'s queries and `bench/hybrid.py`'s described
 ones in the same process, taking turns at going first, and their results (ids, scores, totals) are
 compared: they must be the same.
 """
@@ -24,10 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.hybrid import described_queries  # noqa: E402
 from bench.search import in_turns, make_queries, open_corpus, print_turn_table, turn_rows  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
-from paperwire.search import service  # noqa: E402
+from paperwire.search import keyword, service  # noqa: E402
 from paperwire.search.keyword import Ranking  # noqa: E402
 
-WAYS = {"apart": True, "one query": False}
+# Each way: whether the ranking runs apart, and how many tokens it may split (keyword.SPLIT_TOKENS).
+WAYS = {"apart": (True, keyword.SPLIT_TOKENS), "apart, one token": (True, 1), "one query": (False, 1)}
+
+
+def switch(apart: bool, tokens: int) -> None:
+    service.RANK_APART = apart
+    keyword.SPLIT_TOKENS = tokens
 
 
 def main() -> None:
@@ -38,30 +45,32 @@ def main() -> None:
         engine.search(text, mode="keyword")
     split, split_ways = [], Ranking.apart
 
-    def watched(self: Ranking) -> list | None:  # whether the ranking was split
+    def watched(self: Ranking) -> list | None:  # whether the ranking was split, and by two tokens
         parts = split_ways(self)
-        split.append(parts is not None)
+        most_ways = max((len(token.ways) for _, token in self.splittable), default=0)
+        split.append((parts is not None, parts is not None and len(parts) > most_ways))
         return parts
 
     Ranking.apart = watched
     rows = []
-    for kind in ("keyword", "typo", "prefix", "described"):
-        apart = 0
+    for kind in ("keyword", "typo", "prefix", "typing", "described"):
+        apart = by_two = 0
 
         def counted(way: str, _ms: float) -> None:
-            nonlocal apart
-            apart += way == "apart" and any(split)
+            nonlocal apart, by_two
+            apart += way == "apart" and any(one for one, _ in split)
+            by_two += way == "apart" and any(two for _, two in split)
             split.clear()
 
         timings, same = in_turns(
             lambda text: engine.search(text, mode="keyword"),
             queries[kind],
-            {way: lambda on=on: setattr(service, "RANK_APART", on) for way, on in WAYS.items()},
+            {way: lambda on=on: switch(*on) for way, on in WAYS.items()},
             counted,
         )
-        rows += turn_rows(kind, timings, "one query", {"apart": apart}, same)
-    service.RANK_APART = True
-    print_turn_table(rows, "one query", "split", len(queries["keyword"]))
+        rows += turn_rows(kind, timings, "one query", {"apart": f"{apart} ({by_two})"}, same)
+    switch(*WAYS["apart"])
+    print_turn_table(rows, "one query", "split (by two tokens)", len(queries["keyword"]))
 
 
 if __name__ == "__main__":

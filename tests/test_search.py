@@ -1420,19 +1420,21 @@ def test_title_tier_gives_the_results_of_ranking_every_match(sample_engine, monk
 
 
 def test_ranking_apart_gives_the_results_of_one_query(sample_engine, monkeypatch):
-    """Several words where one matches several ways (an author's name, a typo, a word being typed or
-    also written apart) rank as disjoint queries, one per way (Ranking.apart): the same
+    """Several words where one or two match several ways (an author's name, a typo, a word being typed
+    or also written apart) rank as disjoint queries, one per way or pair of ways (Ranking.apart): the same
     results, scores, totals and relaxed flags as the one ranking query, whatever the page, count or
     filter."""
     from paperwire.search import keyword, service
 
     monkeypatch.setattr(keyword, "TITLE_TIER_MARGIN", float("inf"))  # every match ranked
-    split = {"apart": 0}
+    split = {"apart": 0, "by two tokens": 0}
     split_ways = keyword.Ranking.apart
 
     def watched(self):
         parts = split_ways(self)
         split["apart"] += parts is not None
+        most_ways = max((len(token.ways) for _, token in self.splittable), default=0)
+        split["by two tokens"] += parts is not None and len(parts) > most_ways
         return parts
 
     monkeypatch.setattr(keyword.Ranking, "apart", watched)
@@ -1442,6 +1444,7 @@ def test_ranking_apart_gives_the_results_of_one_query(sample_engine, monkeypatch
         {"per_page": 2, "page": 2},
         {"per_page": 5, "count": False},
         {"per_page": 3, "filters": Filters(categories=["hep-*"])},
+        {"per_page": 3, "page": 2, "as_you_type": True},
     ]
     queries = title_word_queries(sample_engine) + [
         "space time curvature",
@@ -1451,14 +1454,22 @@ def test_ranking_apart_gives_the_results_of_one_query(sample_engine, monkeypatch
         "data set galaxies",
         "dark energy equation of stat",
         "quantum gravty corrections",
+        # Two tokens of several ways each, a typo and a word being typed, whose papers match the
+        # second by two of its ways ("mode": its stem, or a completion) as well.
+        "thoery meta",
+        "aprpoach mode",
+        "qunatum mode",
+        "galaxeis form",
     ]
+    # An author's name and a word being typed: both split.
+    queries += [f"{q.split()[0]} {q.split()[1][:2]}" for q in title_word_queries(sample_engine)[-13:-3]]
     runs = {}
     for apart in (True, False):
         monkeypatch.setattr(service, "RANK_APART", apart)
-        split["apart"] = 0
+        split.update({"apart": 0, "by two tokens": 0})
         runs[apart] = keyword_results(sample_engine, queries, cases)
         if apart:
-            assert split["apart"] > 40, split
+            assert split["apart"] > 40 and split["by two tokens"] > 10, split
     assert runs[True] == runs[False]
     assert sum(1 for total, _, _ in runs[True] if total > 3) > 40  # pages of results, not empty ones
 

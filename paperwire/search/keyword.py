@@ -11,6 +11,7 @@ phrases, plain for exact, typo and prefix matching.)
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -83,9 +84,11 @@ PREFIX_COMPLETIONS = 64
 INDEXED_PREFIXES = (2, 3)
 _PREFIX_FIELDS = {"text_plain": "text_prefix", "title_plain": "title_prefix"}
 PREFIX_POSTINGS = True  # False: completions as term sets, as before schema 7 (bench/prefix_postings.py)
-STOP_WORDS_COMPLETE_ONLY = (
-    True  # False: a stop word being typed also matches itself (QueryBuilder.completes_only)
-)
+# False: a stop word being typed also matches itself (QueryBuilder.completes_only).
+STOP_WORDS_COMPLETE_ONLY = True
+# Ranking.apart splits at most this many tokens into their ways, into at most MOST_PARTS queries.
+SPLIT_TOKENS = 2
+MOST_PARTS = 8
 # A last word typed whole that is itself a word ("group", "single") is completed only to words at least
 # this share as common as it ("fermi": "fermions" yes; "group": "grouptheoretical" no): one typed to
 # the end rarely means a much rarer word, and each completion adds its postings to the query's union.
@@ -563,27 +566,47 @@ class Ranking(NamedTuple):
 
     def apart(self) -> list[Query] | None:
         """The query as disjoint queries, whose hits together are its hits with the same scores: the
-        token with the most ways to match anywhere (a word also written apart, an author's name, a
+        tokens with the most ways to match anywhere (a word also written apart, an author's name, a
         typo, a word being typed) split into one query per way, best score first, each without the
-        papers of the ways before it, so that its way scores as the word's best match would.
+        papers of the ways before it, so that its way scores as the word's best match would. Where two
+        tokens split, one query per pair of their ways, at most MOST_PARTS.
 
         Why: a union inside an intersection costs about what the union costs over the whole index
         (tantivy's buffered union reads 4,096 documents ahead of every seek, from every way): at 3M, six
         common words and "spacetime" (its stem, or "space time" in the title or the abstract) took 50 ms
-        against 3 for its stem alone. Split, each way is one more list the intersection seeks. None
-        where no token has more than one way."""
-        at, token = max(self.splittable, key=lambda item: len(item[1].ways), default=(None, None))
-        if token is None or len(token.ways) < 2:
+        against 3 for its stem alone. Split, each way is one more list the intersection seeks. At 3M
+        "graham ca" split by "graham" alone (its stem, or an author's name) left the union of "ca" (its
+        stem, or the first letters of a word) in both parts: 80 ms, against 30 split by both (a one-off).
+        None where no token has more than one way."""
+        split, parts_made = [], 1
+        for at, token in sorted(self.splittable, key=lambda item: len(item[1].ways), reverse=True):
+            if len(token.ways) < 2 or len(split) == SPLIT_TOKENS or parts_made * len(token.ways) > MOST_PARTS:
+                break
+            split.append((at, token))
+            parts_made *= len(token.ways)
+        if not split:
             return None
-        ways = sorted(token.ways, key=lambda way: way[1], reverse=True)  # stable: ties keep their order
-        parts = []
-        for i, (way, score) in enumerate(ways):
-            alone = Query.boolean_query(
-                [(Occur.Must, Query.const_score_query(way, score)), (Occur.Should, token.bm25)]
+        # Each split token's choices: its way alone (with its tie-break), and the ways before it excluded.
+        choices = []
+        for _, token in split:
+            ways = sorted(token.ways, key=lambda way: way[1], reverse=True)  # stable: ties keep their order
+            choices.append(
+                [
+                    (
+                        Query.boolean_query(
+                            [(Occur.Must, Query.const_score_query(way, score)), (Occur.Should, token.bm25)]
+                        ),
+                        [before for before, _ in ways[:i]],
+                    )
+                    for i, (way, score) in enumerate(ways)
+                ]
             )
-            clauses = [(Occur.Must, alone if j == at else q) for j, q in enumerate(self.required)]
+        parts = []
+        for picked in itertools.product(*choices):
+            alone = {at: way for (at, _), (way, _) in zip(split, picked, strict=True)}
+            clauses = [(Occur.Must, alone.get(j, q)) for j, q in enumerate(self.required)]
             clauses += [(Occur.Should, q) for q in self.optional]
-            clauses += [(Occur.MustNot, before) for before, _ in ways[:i]]
+            clauses += [(Occur.MustNot, before) for _, excluded in picked for before in excluded]
             parts.append(Query.boolean_query(clauses))
         return parts
 
