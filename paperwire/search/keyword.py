@@ -548,6 +548,9 @@ class _RankedToken(NamedTuple):
     offset: float  # nonzero where the token can match only by its stem: every match's constant score
     best: float  # its best match anywhere (base and bonus)
     ways: list[tuple[Query, float]]  # the ways it matches anywhere, unscored, and what each scores
+    stem_way: Query | None  # the way that is its stem (in ``ways``), where it has one
+    # The title's bonus for papers without its stem anywhere: neither it nor its stem is in their title.
+    in_title_unstemmed: Query
 
 
 class Ranking(NamedTuple):
@@ -605,7 +608,15 @@ class Ranking(NamedTuple):
         for picked in itertools.product(*choices):
             alone = {at: way for (at, _), (way, _) in zip(split, picked, strict=True)}
             clauses = [(Occur.Must, alone.get(j, q)) for j, q in enumerate(self.required)]
-            clauses += [(Occur.Should, q) for q in self.optional]
+            # Where a part excludes a token's stem, its title bonus need not ask for the word or its
+            # stem in the title (which imply the stem anywhere): one list fewer in the union that is
+            # read for every match ("waveforms de": the completions' part scores 34k papers).
+            unstemmed = {
+                id(token.in_title): token.in_title_unstemmed
+                for (_, token), (_, excluded) in zip(split, picked, strict=True)
+                if token.stem_way is not None and any(before is token.stem_way for before in excluded)
+            }
+            clauses += [(Occur.Should, unstemmed.get(id(q), q)) for q in self.optional]
             clauses += [(Occur.MustNot, before) for _, excluded in picked for before in excluded]
             parts.append(Query.boolean_query(clauses))
         return parts
@@ -1258,6 +1269,8 @@ class QueryBuilder:
         # A stop word's BM25 breaks no tie: it is in nearly every paper.
         bm25 = self._bm25(token) if itself else Query.empty_query()
         any_of = Query.disjunction_max_query([Query.const_score_query(q, score) for q, score in ways])
+        # _scored_ways' first way is the stem, and its first two title bonuses the word and its stem.
+        unstemmed = in_title[2:] if itself else in_title
         return _RankedToken(
             in_title=Query.disjunction_max_query(in_title) if in_title else Query.empty_query(),
             bm25=bm25,
@@ -1265,6 +1278,8 @@ class QueryBuilder:
             offset=base + BONUS[("abstract", "stem")] if len(ways) == 1 and itself else 0.0,
             best=max(score for _, score in ways),
             ways=ways,
+            stem_way=ways[0][0] if itself else None,
+            in_title_unstemmed=Query.disjunction_max_query(unstemmed) if unstemmed else Query.empty_query(),
         )
 
     def matches_nothing(self, word: Word) -> bool:
