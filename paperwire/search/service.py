@@ -1115,18 +1115,15 @@ class SearchEngine:
             return phases(searcher, words, phrases, filter_queries, offset, per_page, count)
         in_a_row = self.builder.words_in_a_row(words, "abstract")
         limit = offset + per_page if in_a_row is None else max(offset + per_page, RESCORE_WINDOW)
-        found, counting = self._title_first(searcher, words, phrases, ranking, filter_queries, limit, count)
+        # Built once for the title tier and for ranking every match, which both run it.
+        parts = ranking.apart() if RANK_APART else None
+        found, counting = self._title_first(
+            searcher, words, phrases, ranking, parts, filter_queries, limit, count
+        )
         if found is None:
             # Where the count is under way already, the ranking query need not count again.
             counts = count and counting is None
-            parts = ranking.apart() if RANK_APART else None
-            if parts is None:
-                q = with_filters(ranking.query(), filter_queries)
-                result = searcher.search(q, limit=limit, count=counts)
-                found = result.hits
-                total = result.count if counts else len(found)
-            else:
-                found, total = _search_apart(searcher, parts, filter_queries, limit, counts)
+            found, total = _search_ranking(searcher, ranking, parts, filter_queries, limit, counts)
         else:
             total = len(found)
         if counting is not None:
@@ -1139,9 +1136,10 @@ class SearchEngine:
         return Found(hits[offset : offset + per_page], total)
 
     def _title_first(
-        self, searcher, words, phrases, ranking: Ranking, filter_queries, limit: int, count: bool
+        self, searcher, words, phrases, ranking: Ranking, parts, filter_queries, limit: int, count: bool
     ) -> tuple[list | None, Future | None]:
-        """The first ``limit`` hits of the ranking query (``ranking``), from the papers with every word in
+        """The first ``limit`` hits of the ranking query (``ranking``, or its ``parts`` where it runs
+        apart: see _search_ranking), from the papers with every word in
         the title alone where that is sure to give the same hits (QueryBuilder.title_tier; None where it
         is not: the query ranks every match then), and the total: counted meanwhile on a lookup thread
         (COUNT_BESIDE; otherwise after the tier, where it gave the hits), by intersections that read no
@@ -1158,12 +1156,7 @@ class SearchEngine:
 
         counting = lookup_threads().submit(counted) if count and COUNT_BESIDE else None
         in_title = tantivy.Query.const_score_query(tier.query, 0.0)  # a filter: the scores stay the query's
-        parts = ranking.apart() if RANK_APART else None  # as every match is ranked (see _ranked)
-        if parts is None:
-            q = with_filters(ranking.query(), [in_title, *filter_queries])
-            hits = searcher.search(q, limit=limit, count=False).hits
-        else:
-            hits, _ = _search_apart(searcher, parts, [in_title, *filter_queries], limit, False)
+        hits, _ = _search_ranking(searcher, ranking, parts, [in_title, *filter_queries], limit, False)
         if len(hits) < limit or float(hits[-1][0]) <= tier.above:
             return None, counting
         if count and counting is None:
@@ -1307,6 +1300,18 @@ _default: SearchEngine | None = None
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _search_ranking(
+    searcher, ranking: Ranking, parts: list[tantivy.Query] | None, filter_queries, limit: int, count: bool
+) -> tuple[list, int]:
+    """The first ``limit`` hits of ``ranking``'s query and how many papers it matches (where not
+    ``count``: the hits given): as its disjoint ``parts`` (Ranking.apart) where it has some, else as
+    one query."""
+    if parts is not None:
+        return _search_apart(searcher, parts, filter_queries, limit, count)
+    result = searcher.search(with_filters(ranking.query(), filter_queries), limit=limit, count=count)
+    return result.hits, result.count if count else len(result.hits)
 
 
 def _search_apart(
