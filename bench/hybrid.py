@@ -34,7 +34,13 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.search import corpus_options, make_queries, percentile, read_into_page_cache  # noqa: E402
+from bench.search import (  # noqa: E402
+    corpus_options,
+    make_queries,
+    open_corpus,
+    percentile,
+    read_into_page_cache,
+)
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search.embeddings import Embedder, get_embedder, serving_threads  # noqa: E402
 from paperwire.search.keyword import KeywordIndex  # noqa: E402
@@ -110,6 +116,21 @@ def counting_blends(blended, rescored: list[str]):
         return blended(cosines, rescoring)
 
     return blend
+
+
+def open_random_vectors(description: str) -> tuple[SearchEngine, argparse.Namespace, Path, Path]:
+    """For a bench on the corpus and the random vectors this script gave it: the keyword engine and
+    command line of bench.search.open_corpus, with the model's threads as `paperwire serve` sets them
+    for one worker (the keyword side keeps a core), and the folders of the 384-d and 768-d vectors,
+    read into the page cache."""
+    os.environ.setdefault("PAPERWIRE_EMBED_THREADS", str(serving_threads(1)))
+    engine, args = open_corpus(description)
+    work = args.workdir / str(args.n)
+    first, second = work / "random-vectors", work / "random-vectors-768"
+    if not second.exists():
+        raise SystemExit(f"no random vectors in {work}: run python bench/hybrid.py --n {args.n} first")
+    read_into_page_cache(first, second)
+    return engine, args, first, second
 
 
 def described_queries(model: CorpusModel, count: int, seed: int = 11) -> list[str]:

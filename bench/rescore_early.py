@@ -17,32 +17,24 @@ keyword side then proves wrong, the model's work is wasted: the table counts tho
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.hybrid import CountingEmbedder, counting_blends, described_queries  # noqa: E402
-from bench.search import in_turns, open_corpus, percentile, read_into_page_cache  # noqa: E402
+from bench.hybrid import CountingEmbedder, counting_blends, described_queries, open_random_vectors  # noqa: E402
+from bench.search import in_turns, percentile  # noqa: E402
 from bench.synthetic import CorpusModel  # noqa: E402
 from paperwire.search import service  # noqa: E402
-from paperwire.search.embeddings import get_embedder, serving_threads  # noqa: E402
+from paperwire.search.embeddings import get_embedder  # noqa: E402
 from paperwire.search.vectors import VectorIndex  # noqa: E402
 
 WAYS = {"started by the walk": True, "started after the keyword side": False}
 
 
 def main() -> None:
-    # The model's threads as `paperwire serve` sets them for one worker (the keyword side keeps a core).
-    os.environ.setdefault("PAPERWIRE_EMBED_THREADS", str(serving_threads(1)))
-    engine, args = open_corpus(__doc__)
-    work = args.workdir / str(args.n)
-    first, second = work / "random-vectors", work / "random-vectors-768"
-    if not second.exists():
-        raise SystemExit(f"no random vectors in {work}: run python bench/hybrid.py --n {args.n} first")
-    read_into_page_cache(first, second)
+    engine, args, first, second = open_random_vectors(__doc__)
     model, rescorer = get_embedder("minilm"), CountingEmbedder(get_embedder("mpnet"))
     engine.vectors, engine.embedder = VectorIndex(first, use_graph=True), lambda: model
     engine.rescore_with("mpnet", second, lambda: rescorer)
