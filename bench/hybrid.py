@@ -134,8 +134,10 @@ def open_random_vectors(description: str) -> tuple[SearchEngine, argparse.Namesp
 
 
 def described_queries(model: CorpusModel, count: int, seed: int = 11) -> list[str]:
-    """Queries that describe an idea: 6 to 9 words of the vocabulary, of which no paper holds more than
-    half, so that hybrid search leaves them to meaning and re-scores their candidates."""
+    """Long queries, as ideas described in words: 6 to 9 of the vocabulary's commoner words (ranks 50 to
+    4,000). Meant to be held by no paper beyond half their words, so that hybrid search leaves them to
+    meaning and re-scores their candidates; at 3M most are not (the best papers hold 5 to 7 of them) and
+    12 of 200 are left to meaning (docs/benchmarks.md, stop 36)."""
     rng = random.Random(seed)
     vocab = [w.strip(".,;:()[]$").lower() for w in model.population[50:4000]]
     vocab = [w for w in vocab if w.isalpha() and len(w) >= 4]
