@@ -712,7 +712,9 @@ def _print_results(result) -> None:  # noqa: ANN001
     notes = []
     if result.fallback:
         notes.append("the query was read as plain words")
-    if result.relaxed:
+    if result.meaning_only:
+        notes.append("no paper matches most of the words: ranked by closeness in meaning")
+    elif result.relaxed:
         notes.append("not every word matched")
     if result.not_found:
         notes.append(f"not in this catalogue: {', '.join(map(str, result.not_found))}")

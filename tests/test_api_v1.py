@@ -85,6 +85,7 @@ def test_search_shape_and_top_hit(site):
         "sort",
         "fallback",
         "relaxed",
+        "meaning_only",
         "corrected",
         "lookup",
         "not_found",
@@ -92,7 +93,7 @@ def test_search_shape_and_top_hit(site):
         "hits",
     } == set(body)
     assert body["query"] == "diphoton production" and body["page"] == 1 and body["per_page"] == 5
-    assert body["corrected"] is None
+    assert body["corrected"] is None and body["meaning_only"] is False
     typed = site.get("/api/v1/search", params={"q": "diphotn prodction", "per_page": 5}).json()
     assert typed["corrected"] == "diphoton production" and typed["hits"][0]["id"] == "0704.0001"
     assert body["mode"] == "hybrid" and body["sort"] == "relevance"
@@ -110,6 +111,19 @@ def test_search_shape_and_top_hit(site):
     assert top["abs_url"] == "https://arxiv.org/abs/0704.0001"
     assert top["pdf_url"] == "https://arxiv.org/pdf/0704.0001"
     assert isinstance(top["score"], float)
+
+
+def test_a_described_idea_is_said_to_be_ranked_by_meaning(site):
+    """A judged description of an idea (no sample paper holds more than half its words): the API and the
+    page say that closeness in meaning ranked the results, not that papers matching most words come
+    first; a query whose words match says neither."""
+    q = "irregular grains deflecting illumination, represented as arrays of tiny polarizable voxels"
+    body = site.get("/api/v1/search", params={"q": q}).json()
+    assert body["meaning_only"] is True and body["mode"] == "hybrid" and body["hits"]
+    page = site.get("/search", params={"q": q}).text
+    assert "these are the papers closest in meaning" in page and "match most of them" not in page
+    words = site.get("/search", params={"q": "diphoton production"}).text
+    assert "closest in meaning" not in words
 
 
 def test_search_page_links_the_corrected_query_with_its_filters(site):

@@ -336,6 +336,23 @@ def test_matching_half_the_words_of_a_long_query_counts_for_nothing_in_hybrid(en
     assert ids(engine.search("neutrino reactor mixing pastry", mode="hybrid"))[0] == "2401.10002"
 
 
+def test_hybrid_says_when_meaning_alone_ranked_the_results(engine, monkeypatch):
+    """Where no paper matches more than half the words, every keyword score is left out and closeness in
+    meaning alone ranks the results: the result says so (the page then says that, not that the papers
+    matching most words come first). Two of four words: meaning alone; three: the words count again."""
+    cosines = {"2401.10001": 0.50, "2401.10002": 0.49, "2401.10003": 0.30, "2401.10004": 0.30}
+    with_cosines(engine, monkeypatch, cosines)
+    described = engine.search("neutrino reactor kneading pastry", mode="hybrid")
+    assert described.meaning_only and described.relaxed
+    assert all(h.score == pytest.approx(min(1.0, (cosines[h.id] - 0.2) / 0.5)) for h in described.hits)
+    matched = engine.search("neutrino reactor mixing pastry", mode="hybrid")
+    assert not matched.meaning_only and matched.relaxed
+    assert not engine.search("mutation testing", mode="hybrid").meaning_only
+    # Keyword and semantic searches never fall back to meaning: the flag is hybrid's.
+    assert not engine.search("neutrino reactor kneading pastry", mode="keyword").meaning_only
+    assert not engine.search("neutrino reactor kneading pastry", mode="semantic").meaning_only
+
+
 def test_papers_that_score_nothing_in_hybrid_are_ordered_by_meaning(engine, monkeypatch):
     """Below the cosine floor and matching too few words, papers all fuse to 0; they still come in order
     of closeness in meaning, not in the keyword side's order."""

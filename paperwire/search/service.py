@@ -212,6 +212,9 @@ class SearchResult:
     sort: str
     fallback: bool = False  # the query was not valid syntax and was searched as plain words
     relaxed: bool = False  # not every word matched: results match most of them
+    # Hybrid search: no paper matches more than half the words (KEYWORD_MIN_SHARE), so closeness in
+    # meaning alone ranks the results (a query that describes an idea, or words no paper has together).
+    meaning_only: bool = False
     took_ms: float = 0.0
     cached: bool = False  # served from the result cache
     # Hybrid search: the query with its misspelled words as the search read them ("mutaton tetsing" ->
@@ -225,6 +228,17 @@ class SearchResult:
     @property
     def pages(self) -> int:
         return max(1, -(-min(self.total, MAX_RESULT_WINDOW) // self.per_page))
+
+
+class _Fused(NamedTuple):
+    """A hybrid ranking (SearchEngine._hybrid): the fused results, the total, whether the keyword side
+    relaxed, the query as corrected (or None) and whether meaning alone ranked it (SearchResult)."""
+
+    ranked: list[Ranked]
+    total: int
+    relaxed: bool
+    corrected: str | None
+    meaning_only: bool
 
 
 class _Unknown(NamedTuple):
@@ -462,15 +476,16 @@ class SearchEngine:
         )
         if by_meaning:
             window = min(MAX_POOL, max(POOL, offset + per_page))
-            corrected = None
+            corrected, meaning_only = None, False
             if mode == "semantic":
                 # A plain query is read as typed; of field syntax, only the words mean something to the model.
                 text = query if parsed.plain else re.sub(r"[*?]", "", " ".join(parsed.words)) or query
                 ranked, total = self._semantic(searcher, text, filter_queries, window)
             else:
-                ranked, total, relaxed, corrected = self._hybrid_pages(
+                fused = self._hybrid_pages(
                     searcher, parsed.root, query, filter_queries, offset + per_page, count
                 )
+                ranked, total, relaxed, corrected, meaning_only = fused
             marked = parsed.words if highlight else []
             hits = self._hydrate_ranked(
                 ranked[offset : offset + per_page], marked, parsed.plain and as_you_type
@@ -485,6 +500,7 @@ class SearchEngine:
                 sort=sort,
                 fallback=parsed.fallback,
                 relaxed=relaxed,
+                meaning_only=meaning_only,
                 took_ms=(time.perf_counter() - started) * 1000,
                 corrected=corrected,
             )
@@ -693,26 +709,27 @@ class SearchEngine:
 
     def _hybrid_pages(
         self, searcher, root, text: str, filter_queries, wanted: int, count: bool = True
-    ) -> tuple[list[Ranked], int, bool, str | None]:
+    ) -> _Fused:
         """The first ``wanted`` fused results, stable across pages: block b (POOL results) is the ranking
         of a window of b * POOL less what blocks 1..b-1 showed, so that a wider window (a deeper page),
-        which reorders the top, never repeats a paper on a later page or skips one. Also the query as
-        corrected (see _hybrid)."""
-        ranked, total, relaxed, corrected = self._hybrid(searcher, root, text, filter_queries, POOL, count)
+        which reorders the top, never repeats a paper on a later page or skips one. The rest as the
+        first window's (see _hybrid)."""
+        first = self._hybrid(searcher, root, text, filter_queries, POOL, count)
+        ranked, total, relaxed = first.ranked, first.total, first.relaxed
         # A window that came back full may have more behind it.
         shown, more, window = ranked[:POOL], len(ranked) >= POOL, POOL
         while len(shown) < wanted and more and window < MAX_POOL:
             window = min(MAX_POOL, window + POOL)
             seen = {r.id for r in shown}
-            ranked, total, relaxed, _ = self._hybrid(searcher, root, text, filter_queries, window, count)
+            ranked, total, relaxed, *_ = self._hybrid(searcher, root, text, filter_queries, window, count)
             rest = [r for r in ranked if r.id not in seen]
             shown.extend(rest[:POOL])
             more = len(rest) > POOL or len(ranked) >= window
-        return shown, total, relaxed, corrected
+        return _Fused(shown, total, relaxed, first.corrected, first.meaning_only)
 
     def _hybrid(
         self, searcher, root, text: str, filter_queries, window: int, count: bool = True
-    ) -> tuple[list[Ranked], int, bool, str | None]:
+    ) -> _Fused:
         """Keyword and meaning, fused by score, not by rank: a paper's keyword score says how much of the
         query it matches and where (normalised to 0..1 by the best possible score), its cosine how close
         it is in meaning. Papers matching every word in the title stay on top; when the words match
@@ -810,7 +827,9 @@ class SearchEngine:
             reverse=True,
         )
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
-        return ranked, total, relaxed, _with_fixes(text, spelling) if spelling else None
+        corrected = _with_fixes(text, spelling) if spelling else None
+        meaning_only = bool(ranked) and not any(r.keyword for r in ranked)
+        return _Fused(ranked, total, relaxed, corrected, meaning_only)
 
     def _embed_soon(
         self, text: str, unknown: list[_Unknown], searcher, filter_queries, window: int

@@ -49,6 +49,11 @@ class SearchOut(BaseModel):
     sort: str
     fallback: bool = Field(description="The query was not valid syntax and was searched as plain words")
     relaxed: bool = Field(description="Not every word matched: the results match most of them")
+    meaning_only: bool = Field(
+        default=False,
+        description="Hybrid search: no paper matches more than half the words, so closeness in meaning "
+        "alone ranks the results (a query that describes an idea)",
+    )
     corrected: str | None = Field(
         default=None,
         description="Hybrid search: the query with its misspelled words as they were read "
@@ -194,6 +199,7 @@ def search(
         sort=result.sort,
         fallback=result.fallback,
         relaxed=result.relaxed,
+        meaning_only=result.meaning_only,
         corrected=result.corrected,
         lookup=result.lookup,
         not_found=[str(i) for i in result.not_found],
