@@ -727,9 +727,7 @@ class SearchEngine:
             more = len(rest) > POOL or len(ranked) >= window
         return _Fused(shown, total, relaxed, first.corrected, first.meaning_only)
 
-    def _hybrid(
-        self, searcher, root, text: str, filter_queries, window: int, count: bool = True
-    ) -> _Fused:
+    def _hybrid(self, searcher, root, text: str, filter_queries, window: int, count: bool = True) -> _Fused:
         """Keyword and meaning, fused by score, not by rank: a paper's keyword score says how much of the
         query it matches and where (normalised to 0..1 by the best possible score), its cosine how close
         it is in meaning. Papers matching every word in the title stay on top; when the words match
