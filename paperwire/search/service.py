@@ -714,18 +714,17 @@ class SearchEngine:
         of a window of b * POOL less what blocks 1..b-1 showed, so that a wider window (a deeper page),
         which reorders the top, never repeats a paper on a later page or skips one. The rest as the
         first window's (see _hybrid)."""
-        first = self._hybrid(searcher, root, text, filter_queries, POOL, count)
-        ranked, total, relaxed = first.ranked, first.total, first.relaxed
+        first = fused = self._hybrid(searcher, root, text, filter_queries, POOL, count)
         # A window that came back full may have more behind it.
-        shown, more, window = ranked[:POOL], len(ranked) >= POOL, POOL
+        shown, more, window = first.ranked[:POOL], len(first.ranked) >= POOL, POOL
         while len(shown) < wanted and more and window < MAX_POOL:
             window = min(MAX_POOL, window + POOL)
             seen = {r.id for r in shown}
-            ranked, total, relaxed, *_ = self._hybrid(searcher, root, text, filter_queries, window, count)
-            rest = [r for r in ranked if r.id not in seen]
+            fused = self._hybrid(searcher, root, text, filter_queries, window, count)
+            rest = [r for r in fused.ranked if r.id not in seen]
             shown.extend(rest[:POOL])
-            more = len(rest) > POOL or len(ranked) >= window
-        return _Fused(shown, total, relaxed, first.corrected, first.meaning_only)
+            more = len(rest) > POOL or len(fused.ranked) >= window
+        return first._replace(ranked=shown, total=fused.total, relaxed=fused.relaxed)
 
     def _hybrid(self, searcher, root, text: str, filter_queries, window: int, count: bool = True) -> _Fused:
         """Keyword and meaning, fused by score, not by rank: a paper's keyword score says how much of the
@@ -779,11 +778,11 @@ class SearchEngine:
         misspelt = {u.token for u in unknown if u.typo}
         spelling = {t: f for t, f in fixes.items() if t in misspelt and not f.startswith(t)}
         shares = {pid: min(1.0, score / best) for pid, score in keyword_scores.items()}
+        # Whether any paper's words count in the fusion (see below): where none does, meaning alone ranks.
+        words_count = any(share > KEYWORD_MIN_SHARE for share in shares.values())
         # No paper matches more than half the words of a query of RESCORE_MIN_WORDS or more: the query
         # describes an idea, and the stronger model embeds it while the nearest papers are looked up.
-        described = len(words) >= RESCORE_MIN_WORDS and not any(
-            share > KEYWORD_MIN_SHARE for share in shares.values()
-        )
+        described = len(words) >= RESCORE_MIN_WORDS and not words_count
         rescoring = None
         if described and started_early and fixed_early is not None:
             rescoring = started_early[0]  # the vector of the same text: the fixes it read are these
@@ -826,8 +825,7 @@ class SearchEngine:
         )
         total = (result.count or 0) + sum(1 for r in ranked if r.id not in keyword_scores)
         corrected = _with_fixes(text, spelling) if spelling else None
-        meaning_only = bool(ranked) and not any(r.keyword for r in ranked)
-        return _Fused(ranked, total, relaxed, corrected, meaning_only)
+        return _Fused(ranked, total, relaxed, corrected, meaning_only=bool(ranked) and not words_count)
 
     def _embed_soon(
         self, text: str, unknown: list[_Unknown], searcher, filter_queries, window: int
