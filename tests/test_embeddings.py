@@ -243,7 +243,7 @@ def test_int8_queries_fall_back_to_float32_without_quantized_kernels(monkeypatch
     assert np.array_equal(vector, MiniLMEmbedder(device="cpu", precision="float32").encode_query(QUERIES[0]))
 
 
-def test_query_precision_auto_is_int8_only_for_a_model_that_asks_on_a_cpu_without_bfloat16(monkeypatch):
+def test_query_precision_auto_is_int8_for_a_model_that_asks_and_over_bfloat16_for_mpnet(monkeypatch):
     from paperwire.search import embeddings
 
     monkeypatch.delenv("PAPERWIRE_EMBED_PRECISION", raising=False)
@@ -254,6 +254,10 @@ def test_query_precision_auto_is_int8_only_for_a_model_that_asks_on_a_cpu_withou
     assert MPNetEmbedder.int8_queries_when_auto and MiniLMEmbedder.int8_queries_when_auto
     monkeypatch.setattr(embeddings, "_cpu_has_bf16", lambda: True)
     assert embeddings.query_precision(None, int8_when_auto=True) == "bfloat16"
+    # With native bfloat16, int8 only for the model whose int8 queries are the faster there.
+    assert embeddings.query_precision(None, int8_when_auto=True, int8_over_bf16=True) == "int8"
+    assert embeddings.query_precision("bfloat16", int8_when_auto=True, int8_over_bf16=True) == "bfloat16"
+    assert MPNetEmbedder.int8_queries_over_bf16 and not MiniLMEmbedder.int8_queries_over_bf16
     monkeypatch.setenv("PAPERWIRE_EMBED_PRECISION", "int8")
     assert embeddings.query_precision(None, int8_when_auto=False) == "int8"
     assert embeddings.cpu_precision() == "float32"
