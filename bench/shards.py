@@ -6,8 +6,9 @@ built (run that first, same --n):
 
 paperwire keeps one keyword index per node. tantivy-py runs one search on one thread, and a search
 cannot be split inside it, only across separate indexes, so a node could split its papers across
-shards (by a hash of the id) and search them on a thread each. This bench builds that split once (each
-shard one segment, as the node's 3M index is) under the corpus's folder, then times the keyword side of
+shards (by a hash of the id) and search them on a thread each. This bench builds that split once under
+the corpus's folder (committed once, so each shard has as few segments as tantivy's writer leaves: 3 at
+3M, as the whole index has; 1 at 1M, as it has too), then times the keyword side of
 hybrid search (the relaxing walk of `SearchEngine._plain`, a pool of POOL results) on the whole index
 against the same on the shards, one thread each, taking turns per query; each also with the query's
 MiniLM embedding running at the same time on a thread of its own, as in hybrid search (the model's
@@ -87,7 +88,7 @@ def main() -> None:
         index = KeywordIndex(work / f"shard-{s}-of-{args.shards}")
         if not index.read_state():
             started = time.monotonic()
-            # One commit at the end: one segment, as the whole index has at 1M and 3M.
+            # One commit at the end: the fewest segments, as few as the whole index has (see above).
             index.catch_up(ShardOfStore(store, s, args.shards), commit_every=10**12)
             print(f"# shard {s} built in {time.monotonic() - started:.0f}s", file=sys.stderr)
         shards.append(index)
